@@ -1,0 +1,141 @@
+/**
+ * The claim step and the fibers that keep work flowing. An engine runs:
+ *
+ * - `maxConcurrent` workers. A worker is either *claiming* (asking the store for one runnable
+ *   task), *running* (execute, then settle), or *idle* (parked on the `wake` queue, counted in
+ *   `idle`). Submits, due retries and wake-ups from the store move idle workers to claiming; a
+ *   claim that finds nothing moves a worker to idle, unless `generation` moved meanwhile (then it
+ *   claims again, so no news is ever missed). A backlog is tasks in the store, never fibers.
+ * - the timer: sleeps until the earliest future `runAt` (a delay or a retry's backoff) and then
+ *   wakes idle workers; `rearm` makes it look again. On a shared store it also wakes every
+ *   `pollInterval`, the backstop for missed `wakeups`.
+ * - the heartbeat: while attempts run, extends their leases every `heartbeatInterval` and stops
+ *   those whose cancel was requested elsewhere or whose lease was lost.
+ * - a listener of the store's `wakeups`, for work submitted by other instances.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
+import type { TaskRecord } from "../services/TaskRecord.js"
+import type { Engine, StopReason } from "./EngineState.js"
+import { wakeWorkers } from "./EngineState.js"
+import { execute } from "./Execute.js"
+import { settle } from "./Settle.js"
+
+const runClaimed = (engine: Engine, record: TaskRecord): Effect.Effect<void> => {
+  const registered = engine.state.handlers.get(record.name)
+  if (registered === undefined) {
+    // claimed by name, so a handler exists: a missing one is a broken invariant
+    return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
+  }
+  return Effect.uninterruptible(
+    Effect.flatMap(execute(engine, registered, record), (attempt) => settle(engine, attempt))
+  )
+}
+
+const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
+  Effect.zipRight(
+    Effect.logWarning(`claim failed, retrying: ${error.reason}`),
+    Effect.as(Effect.sleep(Duration.millis(engine.settings.pollMillis)), [] as ReadonlyArray<TaskRecord>)
+  )
+
+/** A worker: claim, run, repeat; park when there is nothing to claim. @internal */
+export const worker = (engine: Engine): Effect.Effect<void> => {
+  const { settings, state, store } = engine
+  const park = (generation: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (state.generation !== generation || state.closing) return Effect.void
+      state.idle++
+      state.rearm.unsafeOffer(undefined)
+      return Queue.take(state.wake)
+    })
+  const step: Effect.Effect<void> = Effect.suspend(() => {
+    if (state.closing) return Effect.never
+    const generation = state.generation
+    return Effect.flatMap(
+      Effect.catchAll(
+        store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
+        claimFailed(engine)
+      ),
+      (claimed) => {
+        const record = claimed[0]
+        if (record === undefined) return park(generation)
+        return Effect.zipRight(engine.metrics.record(record.name, "started", 1), runClaimed(engine, record))
+      }
+    )
+  })
+  const loop: Effect.Effect<void> = Effect.flatMap(step, () => loop)
+  return loop
+}
+
+/** The timer fiber: wakes workers when delayed work falls due. @internal */
+export const timer = (engine: Engine): Effect.Effect<void> => {
+  const { clock, settings, state, store } = engine
+  const rearmed = Queue.take(state.rearm)
+  const poll = store.shared
+  const step: Effect.Effect<void> = Effect.flatMap(
+    Effect.orElseSucceed(store.nextRunAt(state.names), () => Option.none<Date>()),
+    (next) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      let wait = Option.isNone(next) ? Number.POSITIVE_INFINITY : next.value.getTime() - now
+      if (wait <= 0) {
+        // due now: idle workers take it; busy ones come back for it, and rearm us when they park
+        if (state.idle > 0) wakeWorkers(state, state.idle)
+        wait = Number.POSITIVE_INFINITY
+      }
+      if (poll) wait = Math.min(wait, settings.pollMillis)
+      if (wait === Number.POSITIVE_INFINITY) return rearmed
+      return Effect.raceFirst(
+        Effect.tap(Effect.sleep(Duration.millis(wait)), () =>
+          Effect.sync(() => {
+            if (poll) wakeWorkers(state, state.idle)
+          })),
+        rearmed
+      )
+    }
+  )
+  const loop: Effect.Effect<void> = Effect.flatMap(step, () => loop)
+  return loop
+}
+
+/** Interrupts a running attempt for a reason, without waiting. @internal */
+export const stopRunning = (engine: Engine, id: string, reason: StopReason): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const running = engine.state.running.get(id)
+    if (running === undefined || running.stop !== undefined) return Effect.void
+    running.stop = reason
+    return running.fiber === undefined ? Effect.void : Fiber.interruptFork(running.fiber)
+  })
+
+/** The heartbeat fiber: keeps the leases of running attempts. @internal */
+export const heartbeat = (engine: Engine): Effect.Effect<void> => {
+  const { settings, state, store } = engine
+  const beat = Effect.suspend(() => {
+    const ids = Array.from(state.running.keys()) as Array<TaskRecord["id"]>
+    if (ids.length === 0) return Effect.void
+    return store.heartbeat(state.owner, ids, settings.leaseMillis).pipe(
+      Effect.flatMap(({ cancelled, lost }) =>
+        Effect.zipRight(
+          Effect.forEach(cancelled, (id) => stopRunning(engine, id, "cancel"), { discard: true }),
+          Effect.forEach(lost, (id) => stopRunning(engine, id, "lost"), { discard: true })
+        )
+      ),
+      Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.reason}`))
+    )
+  })
+  // parked while nothing runs, so an idle engine never wakes for heartbeats
+  const waitBusy = Effect.flatMap(Deferred.make<void>(), (busy) =>
+    Effect.suspend(() => {
+      if (state.running.size > 0) return Effect.void
+      state.busy = busy
+      return Deferred.await(busy)
+    }))
+  const step = Effect.zipRight(waitBusy, Effect.zipRight(Effect.sleep(Duration.millis(settings.heartbeatMillis)), beat))
+  const loop: Effect.Effect<void> = Effect.flatMap(step, () => loop)
+  return loop
+}
+
+/** Wakes every idle worker on each signal of new work from the store. @internal */
+export const listen = (engine: Engine): Effect.Effect<void> =>
+  Stream.runForEach(engine.store.wakeups, () => Effect.sync(() => wakeWorkers(engine.state, engine.state.idle)))

@@ -1,0 +1,178 @@
+/**
+ * The state one engine instance owns: its handlers, the attempts it is running, its idle
+ * workers and the fibers waiting on it. It is changed only inside `Effect.sync` sections of the
+ * engine's own fibers (the actor's mailbox is the single JavaScript thread), never shared with
+ * another engine.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import type { Fiber, Schema } from "effect"
+import { Deferred, Effect, Queue } from "effect"
+import type { TaskRecord } from "../services/TaskRecord.js"
+import type { Codec } from "./Codec.js"
+import * as Codecs from "./Codec.js"
+import type * as Task from "./Task.js"
+
+/** The codecs of one definition, compiled once. @internal */
+export interface DefinitionCodecs {
+  readonly payload: Codec<unknown>
+  readonly success: Codec<unknown>
+  readonly failure: Codec<unknown>
+}
+
+const codecCache = new WeakMap<Task.Any, DefinitionCodecs>()
+
+/** @internal */
+export const codecsOf = (definition: Task.Any): DefinitionCodecs => {
+  let codecs = codecCache.get(definition)
+  if (codecs === undefined) {
+    codecs = {
+      payload: Codecs.make(definition.payloadSchema as unknown as Schema.Schema<unknown, unknown, never>),
+      success: Codecs.make(definition.successSchema as unknown as Schema.Schema<unknown, unknown, never>),
+      failure: Codecs.make(definition.failureSchema as unknown as Schema.Schema<unknown, unknown, never>)
+    }
+    codecCache.set(definition, codecs)
+  }
+  return codecs
+}
+
+/** A registered handler, ready to run: timeout and context applied. @internal */
+export interface Registered {
+  readonly definition: Task.Any
+  readonly codecs: DefinitionCodecs
+  readonly run: (payload: unknown, task: Task.TaskInfo) => Effect.Effect<unknown, unknown>
+}
+
+/** Why an engine stopped a running attempt. @internal */
+export type StopReason = "cancel" | "shutdown" | "lost"
+
+/** An attempt this engine is running. @internal */
+export interface Running {
+  readonly record: TaskRecord
+  readonly startedMillis: number
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  stop: StopReason | undefined
+}
+
+/** @internal */
+export interface EngineState {
+  readonly owner: string
+  readonly handlers: Map<string, Registered>
+  /** Definitions known without a handler here (producers), by name. */
+  readonly definitions: Map<string, Task.Any>
+  /** The names this engine claims: those with a handler. */
+  names: ReadonlyArray<string>
+  readonly running: Map<string, Running>
+  /** Workers parked on `wake`. */
+  idle: number
+  /** Bumped whenever work may have appeared, so a worker never parks on stale news. */
+  generation: number
+  closing: boolean
+  readonly wake: Queue.Queue<void>
+  /** Tells the timer fiber to look again at the next `runAt`. */
+  readonly rearm: Queue.Queue<void>
+  /** Awaiters of a task's terminal record. */
+  readonly waiters: Map<string, Array<Deferred.Deferred<TaskRecord>>>
+  /** Fibers waiting for any settlement (`drain`, shutdown) or for room in the backlog. */
+  settled: Array<Deferred.Deferred<void>>
+  room: Array<Deferred.Deferred<void>>
+  /** The heartbeat fiber, parked while nothing runs. */
+  busy: Deferred.Deferred<void> | undefined
+}
+
+/** @internal */
+export const make = (owner: string): Effect.Effect<EngineState> =>
+  Effect.gen(function*() {
+    return {
+      owner,
+      handlers: new Map(),
+      definitions: new Map(),
+      names: [],
+      running: new Map(),
+      idle: 0,
+      generation: 0,
+      closing: false,
+      wake: yield* Queue.unbounded<void>(),
+      rearm: yield* Queue.sliding<void>(1),
+      waiters: new Map(),
+      settled: [],
+      room: [],
+      busy: undefined
+    }
+  })
+
+/** Wakes up to `n` parked workers (all of them for `Infinity`). @internal */
+export const wakeWorkers = (state: EngineState, n: number): void => {
+  state.generation++
+  let k = Math.min(n, state.idle)
+  state.idle -= k
+  while (k-- > 0) state.wake.unsafeOffer(undefined)
+}
+
+/** Asks the timer fiber to look at the next `runAt` again. @internal */
+export const rearm = (state: EngineState): void => {
+  state.rearm.unsafeOffer(undefined)
+}
+
+const releaseAll = (deferreds: Array<Deferred.Deferred<void>>): void => {
+  for (const d of deferreds) Deferred.unsafeDone(d, Effect.void)
+}
+
+/** Tells `drain` and shutdown that something settled. @internal */
+export const signalSettled = (state: EngineState): void => {
+  if (state.settled.length > 0) {
+    const waiting = state.settled
+    state.settled = []
+    releaseAll(waiting)
+  }
+}
+
+/** Tells submitters waiting for room that tasks left the backlog. @internal */
+export const signalRoom = (state: EngineState): void => {
+  if (state.room.length > 0) {
+    const waiting = state.room
+    state.room = []
+    releaseAll(waiting)
+  }
+}
+
+/** Hands a terminal record to the task's awaiters. @internal */
+export const resolveWaiters = (state: EngineState, record: TaskRecord): void => {
+  const waiting = state.waiters.get(record.id)
+  if (waiting === undefined) return
+  state.waiters.delete(record.id)
+  for (const d of waiting) Deferred.unsafeDone(d, Effect.succeed(record))
+}
+
+/** Registers an attempt as running, and wakes the heartbeat fiber. @internal */
+export const addRunning = (state: EngineState, running: Running): void => {
+  state.running.set(running.record.id, running)
+  if (state.busy !== undefined) {
+    const busy = state.busy
+    state.busy = undefined
+    Deferred.unsafeDone(busy, Effect.void)
+  }
+}
+
+/** The engine's settings, resolved to milliseconds. @internal */
+export interface Settings {
+  readonly maxConcurrent: number
+  readonly maxQueued: number
+  readonly whenFull: "fail" | "wait"
+  readonly leaseMillis: number
+  readonly heartbeatMillis: number
+  readonly pollMillis: number
+  readonly shutdownMillis: number
+  readonly errorReports: "final" | "attempts"
+}
+
+/** What the engine's fibers share: its state, its ports and its settings. @internal */
+export interface Engine {
+  readonly state: EngineState
+  readonly store: import("../services/TaskStore.js").TaskStore
+  readonly metrics: import("../services/TaskMetrics.js").TaskMetrics
+  readonly reporter: import("../services/ErrorReporter.js").ErrorReporter
+  readonly clock: import("effect").Clock.Clock
+  readonly settings: Settings
+}

@@ -1,0 +1,173 @@
+/**
+ * The settle step: turn an attempt's `Exit` into the record's next state, through the store.
+ *
+ * - success: `completed` with the encoded result;
+ * - a typed failure or `TaskTimeout`: `pending` again at `now + backoff` while the task's
+ *   schedule (and `retryWhile`) allow, else `failed`;
+ * - a defect, or a payload that no longer decodes: `failed` at once (defects are not retried);
+ * - interrupted by `cancel`: `cancelled`; by shutdown: `pending` again now (released);
+ * - lease lost (another instance took the task over): nothing is written.
+ *
+ * Then metrics, error reports, awaiters and `drain` are told.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Cause, Duration, Effect, Either, Exit, Option, Predicate, Schema } from "effect"
+import { PayloadInvalid, TaskTimeout } from "../services/TaskError.js"
+import type { TaskErrorInfo, TaskRecord } from "../services/TaskRecord.js"
+import type { Settlement } from "../services/TaskStore.js"
+import { redact } from "./Codec.js"
+import type { Engine } from "./EngineState.js"
+import { rearm, resolveWaiters, signalSettled, wakeWorkers } from "./EngineState.js"
+import type { Attempt } from "./Execute.js"
+import { nextDelay } from "./Retry.js"
+import * as StoreRetry from "./StoreRetry.js"
+
+const encodeTimeout = Schema.encodeEither(TaskTimeout)
+
+const messageOf = (error: unknown): string => {
+  if (error instanceof Error) return error.message
+  if (Predicate.hasProperty(error, "message") && typeof error.message === "string") return error.message
+  return String(error)
+}
+
+const tagOf = (error: unknown): string =>
+  Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
+    ? error._tag
+    : error instanceof Error
+    ? error.name
+    : "Error"
+
+/** The stored form of a typed failure. @internal */
+export const failureInfo = (attempt: Attempt, error: unknown, cause: Cause.Cause<unknown>): TaskErrorInfo => {
+  const encoded = error instanceof TaskTimeout || error instanceof PayloadInvalid
+    ? encodeTimeoutOrPayload(error)
+    : attempt.registered.codecs.failure.encode(error)
+  const info: TaskErrorInfo = { tag: tagOf(error), message: messageOf(error), cause: Cause.pretty(cause) }
+  return Either.isRight(encoded) ? { ...info, failure: encoded.right } : info
+}
+
+const encodePayloadInvalid = Schema.encodeEither(PayloadInvalid)
+const encodeTimeoutOrPayload = (error: TaskTimeout | PayloadInvalid): Either.Either<unknown, unknown> =>
+  error instanceof TaskTimeout ? encodeTimeout(error) : encodePayloadInvalid(error)
+
+/** The stored form of a defect. @internal */
+export const defectInfo = (cause: Cause.Cause<unknown>): TaskErrorInfo => {
+  const defect = Cause.squash(cause)
+  return { tag: "Defect", message: messageOf(defect), cause: Cause.pretty(cause) }
+}
+
+const report = (engine: Engine, attempt: Attempt, error: TaskErrorInfo, final: boolean): Effect.Effect<void> =>
+  Effect.flatMap(
+    Effect.sync(() => engine.clock.unsafeCurrentTimeMillis()),
+    (now) =>
+      engine.reporter.report({
+        taskId: attempt.record.id,
+        error: error.message,
+        context: {
+          task: attempt.record.name,
+          attempt: attempt.record.attempt,
+          final,
+          tag: error.tag,
+          cause: error.cause,
+          payload: redact(attempt.payload)
+        },
+        timestamp: new Date(now)
+      })
+  )
+
+/** Writes the settlement and tells everyone who waits on it. @internal */
+const write = (engine: Engine, attempt: Attempt, settlement: Settlement): Effect.Effect<Option.Option<TaskRecord>> =>
+  Effect.tap(
+    StoreRetry.untilDone(engine.store.settle(attempt.record.id, engine.state.owner, settlement), "settle"),
+    (settled) =>
+      Effect.sync(() => {
+        const state = engine.state
+        state.running.delete(attempt.record.id)
+        if (Option.isSome(settled)) {
+          const record = settled.value
+          if (record.status === "pending") {
+            if (record.runAt.getTime() <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
+            else rearm(state)
+          } else {
+            resolveWaiters(state, record)
+          }
+        }
+        signalSettled(state)
+      })
+  )
+
+/** Settles a finished attempt. @internal */
+export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const { metrics } = engine
+    const { exit, record, registered, running } = attempt
+    const name = record.name
+    const now = engine.clock.unsafeCurrentTimeMillis()
+    const duration = now - running.startedMillis
+    if (running.stop === "lost") {
+      return Effect.zipRight(
+        Effect.sync(() => {
+          engine.state.running.delete(record.id)
+          signalSettled(engine.state)
+        }),
+        Effect.logWarning(`task ${name} ${record.id}: lease lost to another instance; not settled here`)
+      )
+    }
+    if (Exit.isSuccess(exit)) {
+      const encoded = registered.codecs.success.encode(exit.value)
+      if (Either.isLeft(encoded)) {
+        const error = defectInfo(Cause.die(encoded.left))
+        return Effect.zipRight(
+          write(engine, attempt, { _tag: "Failed", error }),
+          Effect.zipRight(metrics.record(name, "failed", duration), report(engine, attempt, error, true))
+        )
+      }
+      return Effect.zipRight(
+        write(engine, attempt, { _tag: "Completed", result: encoded.right }),
+        metrics.record(name, "completed", duration)
+      )
+    }
+    const cause = exit.cause
+    if (running.stop === "cancel" || (running.stop === undefined && Cause.isInterruptedOnly(cause))) {
+      return Effect.zipRight(write(engine, attempt, { _tag: "Cancelled" }), metrics.record(name, "cancelled", 1))
+    }
+    if (running.stop === "shutdown") {
+      return Effect.zipRight(write(engine, attempt, { _tag: "Released" }), metrics.record(name, "released", 1))
+    }
+    const failure = Cause.failureOption(cause)
+    if (Option.isNone(failure)) {
+      const error = defectInfo(cause)
+      return Effect.zipRight(
+        write(engine, attempt, { _tag: "Failed", error }),
+        Effect.zipRight(metrics.record(name, "failed", duration), report(engine, attempt, error, true))
+      )
+    }
+    const typed = failure.value
+    const error = failureInfo(attempt, typed, cause)
+    const definition = registered.definition
+    const retryable = !(typed instanceof PayloadInvalid) &&
+      (definition.retryWhile === undefined || definition.retryWhile(typed as never))
+    const timedOut = typed instanceof TaskTimeout ? metrics.record(name, "timedOut", 1) : Effect.void
+    const delay = retryable ? nextDelay(definition.retry, record.attempt, typed as never, now) : Effect.succeedNone
+    return Effect.zipRight(
+      timedOut,
+      Effect.flatMap(delay, (next) =>
+        Option.match(next, {
+          onNone: () =>
+            Effect.zipRight(
+              write(engine, attempt, { _tag: "Failed", error }),
+              Effect.zipRight(metrics.record(name, "failed", duration), report(engine, attempt, error, true))
+            ),
+          onSome: (wait) =>
+            Effect.zipRight(
+              write(engine, attempt, { _tag: "Retry", runAt: new Date(now + Duration.toMillis(wait)), error }),
+              Effect.zipRight(
+                metrics.record(name, "retried", duration),
+                engine.settings.errorReports === "attempts" ? report(engine, attempt, error, false) : Effect.void
+              )
+            )
+        }))
+    )
+  })

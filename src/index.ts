@@ -1,0 +1,15 @@
+/**
+ * effect-tasks: an actor-style, in-process background task engine built on Effect.
+ *
+ * @since 0.1.0
+ */
+export * as Task from "./engine/Task.js"
+export * as TaskEngine from "./engine/TaskEngine.js"
+export * as Progress from "./engine/Progress.js"
+export * as Retry from "./engine/Retry.js"
+export * as Cleanup from "./engine/Cleanup.js"
+export * as TaskStore from "./layers/TaskStore.js"
+export * as ErrorReporter from "./layers/ErrorReporter.js"
+export * as TaskMetrics from "./layers/TaskMetrics.js"
+export * as TaskRecord from "./services/TaskRecord.js"
+export * as TaskError from "./services/TaskError.js"

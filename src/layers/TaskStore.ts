@@ -1,0 +1,7 @@
+/**
+ * The public `TaskStore` module: the port and its adapters, together.
+ *
+ * @since 0.1.0
+ */
+export * from "../services/TaskStore.js"
+export { layerMemory, layerMemoryWith, make as makeMemory, type MemoryTaskStoreOptions } from "./MemoryTaskStore.js"

@@ -1,0 +1,158 @@
+/**
+ * The persistence port: where records live and how they move through the lifecycle. The engine
+ * talks to the store only through this tag; adapters (memory, Postgres, Supabase) implement it.
+ *
+ * Failure decisions: every operation fails only with `StoreUnavailable` (the backend could not be
+ * reached or refused); a transition that does not apply (the task is gone, finished, or leased
+ * by another owner) is not an error but an empty result (`Option.none()`, `false`).
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Option, Scope, Stream } from "effect"
+import { Context } from "effect"
+import type { StoreUnavailable } from "./TaskError.js"
+import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "./TaskRecord.js"
+
+/**
+ * What `insert` did with one task: `inserted: false` when a task with the same idempotency key
+ * existed already, and `id` is then that task's id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InsertResult {
+  readonly id: TaskId
+  readonly inserted: boolean
+}
+
+/**
+ * Which runnable tasks to claim, for whom, and for how long.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimOptions {
+  /** Only tasks with these names (the handlers the claiming engine has). */
+  readonly names: ReadonlyArray<string>
+  /** At most this many tasks. */
+  readonly limit: number
+  /** The claiming engine instance: written to `lockedBy`. */
+  readonly owner: string
+  /** The lease: `lockedUntil = now + leaseMillis`; an expired lease may be claimed by anyone. */
+  readonly leaseMillis: number
+}
+
+/**
+ * How an attempt ended, as the owner of its lease settles it.
+ *
+ * - `Completed`: terminal, with the encoded result; progress becomes 100.
+ * - `Failed`: terminal, with the error.
+ * - `Retry`: back to `pending` at `runAt` (the backoff), with the attempt's error kept.
+ * - `Cancelled`: terminal, the running attempt was interrupted by a cancel.
+ * - `Released`: back to `pending` now, the attempt was interrupted by a shutdown.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Settlement =
+  | { readonly _tag: "Completed"; readonly result: unknown }
+  | { readonly _tag: "Failed"; readonly error: TaskErrorInfo }
+  | { readonly _tag: "Retry"; readonly runAt: Date; readonly error: TaskErrorInfo }
+  | { readonly _tag: "Cancelled" }
+  | { readonly _tag: "Released" }
+
+/**
+ * What `cancel` did: a pending task is `cancelled` at once; a task processing under a lease gets
+ * its cancel `requested` (the owner interrupts it and settles it as cancelled); a finished task is
+ * left alone (`finished`); `notFound` for an unknown id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CancelResult = "cancelled" | "requested" | "finished" | "notFound"
+
+/**
+ * What `requeue` (a manual retry) did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequeueResult = "requeued" | "notFinished" | "notFound"
+
+/**
+ * What a heartbeat found: tasks whose cancel was requested (the owner interrupts them and
+ * settles them as cancelled) and tasks whose lease the owner lost (another instance may be
+ * running them; the owner stops without settling).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeartbeatResult {
+  readonly cancelled: ReadonlyArray<TaskId>
+  readonly lost: ReadonlyArray<TaskId>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskStore {
+  /**
+   * Whether other processes share this store. An engine on a shared store polls every
+   * `pollInterval` as a backstop to `wakeups`; on a private one it never polls.
+   */
+  readonly shared: boolean
+  /** Inserts new pending tasks; an existing idempotency key yields the existing id instead. */
+  readonly insert: (tasks: ReadonlyArray<NewTask>) => Effect.Effect<ReadonlyArray<InsertResult>, StoreUnavailable>
+  /** The record with this id, if any. */
+  readonly get: (id: TaskId) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
+  /** Records matching the filter, newest first. */
+  readonly list: (filter: TaskFilter) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable>
+  /**
+   * Atomically moves up to `limit` runnable tasks (pending and due, or processing with an expired
+   * lease) to `processing` under a lease, incrementing `attempt`. Order: the aged priority key
+   * (`runAt - priority * agingMillis`, see `layerMemory`), then submission order.
+   */
+  readonly claim: (options: ClaimOptions) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable>
+  /** Extends the leases of the owner's running tasks; says which ones it must stop. */
+  readonly heartbeat: (
+    owner: string,
+    ids: ReadonlyArray<TaskId>,
+    leaseMillis: number
+  ) => Effect.Effect<HeartbeatResult, StoreUnavailable>
+  /** Records the progress (0..100) of a task the owner is running. Adapters may throttle writes. */
+  readonly setProgress: (id: TaskId, owner: string, progress: number) => Effect.Effect<void, StoreUnavailable>
+  /** Settles an attempt of a task the owner holds; `none` when it no longer holds it. */
+  readonly settle: (
+    id: TaskId,
+    owner: string,
+    settlement: Settlement
+  ) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
+  /** Cancels a task whoever holds it: see `CancelResult`. */
+  readonly cancel: (id: TaskId) => Effect.Effect<CancelResult, StoreUnavailable>
+  /** Puts a failed or cancelled task back to pending (attempts start again from zero). */
+  readonly requeue: (id: TaskId) => Effect.Effect<RequeueResult, StoreUnavailable>
+  /** Deletes up to `limit` records in `status` that finished before `cutoff`; returns how many. */
+  readonly deleteFinishedBefore: (
+    status: TaskStatus,
+    cutoff: Date,
+    limit: number
+  ) => Effect.Effect<number, StoreUnavailable>
+  /** The earliest `runAt` among pending tasks with these names (due or not), if any. */
+  readonly nextRunAt: (names: ReadonlyArray<string>) => Effect.Effect<Option.Option<Date>, StoreUnavailable>
+  /** How many tasks are pending (the backlog `maxQueued` bounds). */
+  readonly pendingCount: Effect.Effect<number, StoreUnavailable>
+  /**
+   * Subscribes to every change of a record as the store applies it (other instances' too, where
+   * the adapter can): the subscription is live once the effect has run, until the scope closes.
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<TaskRecord>, never, Scope.Scope>
+  /** Signals of new work from elsewhere (other instances); `Stream.never` for a private store. */
+  readonly wakeups: Stream.Stream<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const TaskStore: Context.Tag<TaskStore, TaskStore> = Context.GenericTag<TaskStore>("effect-tasks/TaskStore")

@@ -19,7 +19,7 @@
 import { Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { Engine, StopReason } from "./EngineState.js"
-import { wakeWorkers } from "./EngineState.js"
+import { signalRoom, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
 import { settle } from "./Settle.js"
 
@@ -61,6 +61,7 @@ export const worker = (engine: Engine): Effect.Effect<void> => {
       (claimed) => {
         const record = claimed[0]
         if (record === undefined) return park(generation)
+        signalRoom(state)
         return Effect.zipRight(engine.metrics.record(record.name, "started", 1), runClaimed(engine, record))
       }
     )
@@ -74,8 +75,11 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
   const { clock, settings, state, store } = engine
   const rearmed = Queue.take(state.rearm)
   const poll = store.shared
+  const nextRunAt = Effect.suspend(() => store.nextRunAt(state.names)).pipe(
+    Effect.orElseSucceed(() => Option.none<Date>())
+  )
   const step: Effect.Effect<void> = Effect.flatMap(
-    Effect.orElseSucceed(store.nextRunAt(state.names), () => Option.none<Date>()),
+    nextRunAt,
     (next) => {
       const now = clock.unsafeCurrentTimeMillis()
       let wait = Option.isNone(next) ? Number.POSITIVE_INFINITY : next.value.getTime() - now

@@ -571,7 +571,10 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         state.closing = true
-        const finished = yield* allSettled.pipe(Effect.timeout(Duration.millis(settings.shutdownMillis)), Effect.option)
+        const finished = yield* Effect.interruptible(allSettled).pipe(
+          Effect.timeout(Duration.millis(settings.shutdownMillis)),
+          Effect.option
+        )
         if (Option.isNone(finished)) {
           const ids = Array.from(state.running.keys())
           yield* Effect.logWarning(`shutdown: interrupting ${ids.length} running task(s); they go back to pending`)

@@ -1,0 +1,59 @@
+/**
+ * The errors only the HTTP API has (the engine's own errors, such as `PayloadInvalid` or
+ * `TaskNotFound`, are sent as they are). Each carries its HTTP status as a Schema annotation, so
+ * the OpenAPI document lists it and the server encodes it with that status.
+ *
+ * @since 0.1.0
+ */
+import { HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
+
+/**
+ * The request body is larger than the API's `maxBodyBytes` (HTTP 413). Send a smaller payload,
+ * or store large data elsewhere and submit a reference to it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  { limitBytes: Schema.Number },
+  HttpApiSchema.annotations({ status: 413 })
+) {
+  override get message(): string {
+    return `The request body is over the limit of ${this.limitBytes} bytes`
+  }
+}
+
+/**
+ * The request body could not be read or is not JSON (HTTP 400).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MalformedBody extends Schema.TaggedError<MalformedBody>()(
+  "MalformedBody",
+  { reason: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {
+  override get message(): string {
+    return `The request body is not valid JSON: ${this.reason}`
+  }
+}
+
+/**
+ * A bearer token is required and the request had none or a wrong one (HTTP 401). Send
+ * `Authorization: Bearer <token>` with the token the server was configured with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { reason: Schema.String },
+  HttpApiSchema.annotations({ status: 401 })
+) {
+  override get message(): string {
+    return `Unauthorized: ${this.reason}`
+  }
+}

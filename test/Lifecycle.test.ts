@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FastCheck as fc, Fiber, Layer, Ref, Schedule, Schema, Stream, TestClock } from "effect"
+import { Effect, FastCheck as fc, Layer, Ref, Schedule, Schema, Stream, TestClock } from "effect"
 import { Task, TaskEngine, TaskRecord, TaskStore } from "../src/index.js"
 
 class Oops extends Schema.TaggedError<Oops>()("Oops", { permanent: Schema.Boolean }) {}
@@ -19,10 +19,10 @@ type Op =
   | { readonly _tag: "cancel"; readonly index: number }
   | { readonly _tag: "advance"; readonly millis: number }
 
-const op: fc.Arbitrary<Op> = fc.oneof(
+const op: fc.Arbitrary<Op> = fc.oneof<Array<fc.Arbitrary<Op>>>(
   fc.record({
     _tag: fc.constant("submit" as const),
-    outcome: fc.constantFrom("succeed", "transient", "permanent", "die", "hang", "slow"),
+    outcome: fc.constantFrom<typeof Outcome.Type>("succeed", "transient", "permanent", "die", "hang", "slow"),
     priority: fc.integer({ min: -2, max: 2 }),
     delay: fc.constantFrom(0, 0, 0, 50, 500)
   }),

@@ -129,8 +129,11 @@ describe("TaskEngine", () => {
       })
       const calls = yield* Ref.make(0)
       const PickyLive = Picky.toLayer(({ permanent }) =>
-        Effect.flatMap(Ref.updateAndGet(calls, (n) => n + 1), () =>
-          permanent ? Effect.fail(new Permanent({ reason: "no" })) : Effect.fail(new Transient({ reason: "later" })))
+        Effect.flatMap(
+          Ref.updateAndGet(calls, (n) => n + 1),
+          (): Effect.Effect<void, Transient | Permanent> =>
+            permanent ? Effect.fail(new Permanent({ reason: "no" })) : Effect.fail(new Transient({ reason: "later" }))
+        )
       )
       yield* withEngine(PickyLive, (engine) =>
         Effect.gen(function*() {

@@ -16,6 +16,7 @@
  * @since 0.1.0
  * @internal
  */
+import type { Context, Scope } from "effect"
 import { Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { Engine, StopReason } from "./EngineState.js"
@@ -23,52 +24,74 @@ import { signalRoom, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
 import { settle } from "./Settle.js"
 
-const runClaimed = (engine: Engine, record: TaskRecord): Effect.Effect<void> => {
-  const registered = engine.state.handlers.get(record.name)
-  if (registered === undefined) {
-    // claimed by name, so a handler exists: a missing one is a broken invariant
-    return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
-  }
-  return Effect.uninterruptible(
-    Effect.flatMap(execute(engine, registered, record), (attempt) => settle(engine, attempt))
-  )
-}
-
 const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
   Effect.zipRight(
     Effect.logWarning(`claim failed, retrying: ${error.reason}`),
     Effect.as(Effect.sleep(Duration.millis(engine.settings.pollMillis)), [] as ReadonlyArray<TaskRecord>)
   )
 
-/** A worker: claim, run, repeat; park when there is nothing to claim. @internal */
-export const worker = (engine: Engine): Effect.Effect<void> => {
-  const { settings, state, store } = engine
-  const park = (generation: number): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      if (state.generation !== generation || state.closing) return Effect.void
-      state.idle++
-      state.rearm.unsafeOffer(undefined)
-      return Queue.take(state.wake)
-    })
-  const step: Effect.Effect<void> = Effect.suspend(() => {
-    if (state.closing) return Effect.never
-    const generation = state.generation
-    return Effect.flatMap(
-      Effect.catchAll(
-        store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
-        claimFailed(engine)
-      ),
-      (claimed) => {
-        const record = claimed[0]
-        if (record === undefined) return park(generation)
-        signalRoom(state)
-        return Effect.zipRight(engine.metrics.record(record.name, "started", 1), runClaimed(engine, record))
+/**
+ * A worker: claim, run, repeat; park when there is nothing to claim. It is uninterruptible but
+ * for the attempt and the park, and ends after an attempt that was stopped by interruption (its
+ * fiber is then interrupted): `spawnWorker` replaces it.
+ *
+ * @internal
+ */
+export const worker = (engine: Engine): Effect.Effect<void> =>
+  Effect.uninterruptible(Effect.suspend(() => {
+    // a worker may be started from an uninterruptible region (a finalizer, a layer build), so the
+    // interruptible parts say so outright rather than restoring what they inherited
+    const restore = Effect.interruptible
+    const { settings, state, store } = engine
+    const park = (generation: number): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        if (state.generation !== generation || state.closing) return Effect.succeed(true)
+        state.idle++
+        state.rearm.unsafeOffer(undefined)
+        return Effect.as(restore(Queue.take(state.wake)), true)
+      })
+    const run = (record: TaskRecord): Effect.Effect<boolean> => {
+      const registered = state.handlers.get(record.name)
+      if (registered === undefined) {
+        // claimed by name, so a handler exists: a missing one is a broken invariant
+        return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
       }
+      return Effect.flatMap(
+        execute(engine, registered, record, restore),
+        (attempt) => Effect.map(settle(engine, attempt), () => attempt.running.stop === undefined)
+      )
+    }
+    const step: Effect.Effect<boolean> = Effect.suspend(() => {
+      if (state.closing) return restore(Effect.never)
+      const generation = state.generation
+      return Effect.flatMap(
+        Effect.catchAll(
+          store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
+          claimFailed(engine)
+        ),
+        (claimed) => {
+          const record = claimed[0]
+          if (record === undefined) return park(generation)
+          signalRoom(state)
+          engine.metrics.record(record.name, "started", 1)
+          return run(record)
+        }
+      )
+    })
+    const loop: Effect.Effect<void> = Effect.flatMap(step, (again) => (again ? loop : Effect.void))
+    return loop
+  }))
+
+/** Starts a worker in `scope`, and a replacement whenever one ends while the engine runs. @internal */
+export const spawnWorker = (engine: Engine, scope: Scope.Scope, context: Context.Context<never>): Effect.Effect<void> =>
+  Effect.asVoid(
+    Effect.forkIn(
+      Effect.provide(worker(engine), context).pipe(
+        Effect.ensuring(Effect.suspend(() => engine.state.closing ? Effect.void : spawnWorker(engine, scope, context)))
+      ),
+      scope
     )
-  })
-  const loop: Effect.Effect<void> = Effect.flatMap(step, () => loop)
-  return loop
-}
+  )
 
 /** The timer fiber: wakes workers when delayed work falls due. @internal */
 export const timer = (engine: Engine): Effect.Effect<void> => {
@@ -109,7 +132,7 @@ export const stopRunning = (engine: Engine, id: string, reason: StopReason): Eff
     const running = engine.state.running.get(id)
     if (running === undefined || running.stop !== undefined) return Effect.void
     running.stop = reason
-    return running.fiber === undefined ? Effect.void : Fiber.interruptFork(running.fiber)
+    return Fiber.interruptFork(running.fiber)
   })
 
 /** The heartbeat fiber: keeps the leases of running attempts. @internal */

@@ -51,7 +51,8 @@ export type StopReason = "cancel" | "shutdown" | "lost"
 export interface Running {
   readonly record: TaskRecord
   readonly startedMillis: number
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** The worker running it; interrupting it stops the attempt. */
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
   stop: StopReason | undefined
 }
 
@@ -119,9 +120,12 @@ const releaseAll = (deferreds: Array<Deferred.Deferred<void>>): void => {
   for (const d of deferreds) Deferred.unsafeDone(d, Effect.void)
 }
 
-/** Tells `drain` and shutdown that something settled. @internal */
+/**
+ * Tells `drain` and shutdown that the engine may be idle: only when nothing runs, the one time
+ * their condition can have become true. @internal
+ */
 export const signalSettled = (state: EngineState): void => {
-  if (state.settled.length > 0) {
+  if (state.settled.length > 0 && state.running.size === 0) {
     const waiting = state.settled
     state.settled = []
     releaseAll(waiting)

@@ -15,7 +15,8 @@
  */
 import { Cause, Duration, Effect, Either, Exit, Option, Predicate, Schema } from "effect"
 import { PayloadInvalid, TaskTimeout } from "../services/TaskError.js"
-import type { TaskErrorInfo, TaskRecord } from "../services/TaskRecord.js"
+import type { MetricEvent } from "../services/TaskMetrics.js"
+import type { TaskErrorInfo } from "../services/TaskRecord.js"
 import type { Settlement } from "../services/TaskStore.js"
 import { redact } from "./Codec.js"
 import type { Engine } from "./EngineState.js"
@@ -58,7 +59,7 @@ export const defectInfo = (cause: Cause.Cause<unknown>): TaskErrorInfo => {
   return { tag: "Defect", message: messageOf(defect), cause: Cause.pretty(cause) }
 }
 
-const report = (engine: Engine, attempt: Attempt, error: TaskErrorInfo, final: boolean): Effect.Effect<void> =>
+const reportError = (engine: Engine, attempt: Attempt, error: TaskErrorInfo, final: boolean): Effect.Effect<void> =>
   Effect.flatMap(
     Effect.sync(() => engine.clock.unsafeCurrentTimeMillis()),
     (now) =>
@@ -77,97 +78,85 @@ const report = (engine: Engine, attempt: Attempt, error: TaskErrorInfo, final: b
       })
   )
 
-/** Writes the settlement and tells everyone who waits on it. @internal */
-const write = (engine: Engine, attempt: Attempt, settlement: Settlement): Effect.Effect<Option.Option<TaskRecord>> =>
-  Effect.tap(
+/**
+ * Writes the settlement, then (in one synchronous step) does the engine's bookkeeping and records
+ * the metric event; a report, where one is due, follows.
+ */
+const write = (
+  engine: Engine,
+  attempt: Attempt,
+  settlement: Settlement,
+  event: MetricEvent,
+  value: number,
+  report?: { readonly error: TaskErrorInfo; readonly final: boolean }
+): Effect.Effect<void> => {
+  const written = Effect.map(
     StoreRetry.untilDone(engine.store.settle(attempt.record.id, engine.state.owner, settlement), "settle"),
-    (settled) =>
-      Effect.sync(() => {
-        const state = engine.state
-        state.running.delete(attempt.record.id)
-        if (Option.isSome(settled)) {
-          const record = settled.value
-          if (record.status === "pending") {
-            if (record.runAt.getTime() <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
-            else rearm(state)
-          } else {
-            resolveWaiters(state, record)
-          }
+    (settled) => {
+      const state = engine.state
+      state.running.delete(attempt.record.id)
+      engine.metrics.record(attempt.record.name, event, value)
+      if (Option.isSome(settled)) {
+        const record = settled.value
+        if (record.status === "pending") {
+          if (record.runAt.getTime() <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
+          else rearm(state)
+        } else {
+          resolveWaiters(state, record)
         }
-        signalSettled(state)
-      })
+      }
+      signalSettled(state)
+    }
   )
+  return report === undefined ? written : Effect.zipRight(written, reportError(engine, attempt, report.error, report.final))
+}
 
 /** Settles a finished attempt. @internal */
-export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const { metrics } = engine
-    const { exit, record, registered, running } = attempt
-    const name = record.name
-    const now = engine.clock.unsafeCurrentTimeMillis()
-    const duration = now - running.startedMillis
-    if (running.stop === "lost") {
-      return Effect.zipRight(
-        Effect.sync(() => {
-          engine.state.running.delete(record.id)
-          signalSettled(engine.state)
-        }),
-        Effect.logWarning(`task ${name} ${record.id}: lease lost to another instance; not settled here`)
-      )
+export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> => {
+  const { exit, record, registered, running } = attempt
+  const now = engine.clock.unsafeCurrentTimeMillis()
+  const duration = now - running.startedMillis
+  if (running.stop === "lost") {
+    engine.state.running.delete(record.id)
+    signalSettled(engine.state)
+    return Effect.logWarning(`task ${record.name} ${record.id}: lease lost to another instance; not settled here`)
+  }
+  if (Exit.isSuccess(exit)) {
+    const encoded = registered.codecs.success.encode(exit.value)
+    if (Either.isRight(encoded)) {
+      return write(engine, attempt, { _tag: "Completed", result: encoded.right }, "completed", duration)
     }
-    if (Exit.isSuccess(exit)) {
-      const encoded = registered.codecs.success.encode(exit.value)
-      if (Either.isLeft(encoded)) {
-        const error = defectInfo(Cause.die(encoded.left))
-        return Effect.zipRight(
-          write(engine, attempt, { _tag: "Failed", error }),
-          Effect.zipRight(metrics.record(name, "failed", duration), report(engine, attempt, error, true))
-        )
-      }
-      return Effect.zipRight(
-        write(engine, attempt, { _tag: "Completed", result: encoded.right }),
-        metrics.record(name, "completed", duration)
-      )
-    }
-    const cause = exit.cause
-    if (running.stop === "cancel" || (running.stop === undefined && Cause.isInterruptedOnly(cause))) {
-      return Effect.zipRight(write(engine, attempt, { _tag: "Cancelled" }), metrics.record(name, "cancelled", 1))
-    }
-    if (running.stop === "shutdown") {
-      return Effect.zipRight(write(engine, attempt, { _tag: "Released" }), metrics.record(name, "released", 1))
-    }
-    const failure = Cause.failureOption(cause)
-    if (Option.isNone(failure)) {
-      const error = defectInfo(cause)
-      return Effect.zipRight(
-        write(engine, attempt, { _tag: "Failed", error }),
-        Effect.zipRight(metrics.record(name, "failed", duration), report(engine, attempt, error, true))
-      )
-    }
-    const typed = failure.value
-    const error = failureInfo(attempt, typed, cause)
-    const definition = registered.definition
-    const retryable = !(typed instanceof PayloadInvalid) &&
-      (definition.retryWhile === undefined || definition.retryWhile(typed as never))
-    const timedOut = typed instanceof TaskTimeout ? metrics.record(name, "timedOut", 1) : Effect.void
-    const delay = retryable ? nextDelay(definition.retry, record.attempt, typed as never, now) : Effect.succeedNone
-    return Effect.zipRight(
-      timedOut,
-      Effect.flatMap(delay, (next) =>
-        Option.match(next, {
-          onNone: () =>
-            Effect.zipRight(
-              write(engine, attempt, { _tag: "Failed", error }),
-              Effect.zipRight(metrics.record(name, "failed", duration), report(engine, attempt, error, true))
-            ),
-          onSome: (wait) =>
-            Effect.zipRight(
-              write(engine, attempt, { _tag: "Retry", runAt: new Date(now + Duration.toMillis(wait)), error }),
-              Effect.zipRight(
-                metrics.record(name, "retried", duration),
-                engine.settings.errorReports === "attempts" ? report(engine, attempt, error, false) : Effect.void
-              )
-            )
-        }))
-    )
-  })
+    const error = defectInfo(Cause.die(encoded.left))
+    return write(engine, attempt, { _tag: "Failed", error }, "failed", duration, { error, final: true })
+  }
+  const cause = exit.cause
+  if (running.stop === "cancel" || (running.stop === undefined && Cause.isInterruptedOnly(cause))) {
+    return write(engine, attempt, { _tag: "Cancelled" }, "cancelled", 1)
+  }
+  if (running.stop === "shutdown") {
+    return write(engine, attempt, { _tag: "Released" }, "released", 1)
+  }
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure)) {
+    const error = defectInfo(cause)
+    return write(engine, attempt, { _tag: "Failed", error }, "failed", duration, { error, final: true })
+  }
+  const typed = failure.value
+  const error = failureInfo(attempt, typed, cause)
+  const definition = registered.definition
+  const retryable = !(typed instanceof PayloadInvalid) &&
+    (definition.retryWhile === undefined || definition.retryWhile(typed as never))
+  if (typed instanceof TaskTimeout) engine.metrics.record(record.name, "timedOut", 1)
+  const delay = retryable ? nextDelay(definition.retry, record.attempt, typed as never, now) : Effect.succeedNone
+  return Effect.flatMap(delay, (next) =>
+    Option.isNone(next)
+      ? write(engine, attempt, { _tag: "Failed", error }, "failed", duration, { error, final: true })
+      : write(
+        engine,
+        attempt,
+        { _tag: "Retry", runAt: new Date(now + Duration.toMillis(next.value)), error },
+        "retried",
+        duration,
+        engine.settings.errorReports === "attempts" ? { error, final: false } : undefined
+      ))
+}

@@ -7,7 +7,20 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Deferred, Duration, Effect, Either, Layer, Option, Schema, Stream } from "effect"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Layer,
+  Option,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import * as MemoryErrorReporter from "../layers/MemoryErrorReporter.js"
 import * as MemoryTaskMetrics from "../layers/MemoryTaskMetrics.js"
 import { ErrorReporter } from "../services/ErrorReporter.js"
@@ -165,6 +178,8 @@ export interface Options {
   readonly instanceId?: string | undefined
   /** Definitions this engine can submit by name without running them (producers) [none]. */
   readonly definitions?: ReadonlyArray<Task.Any> | undefined
+  /** Run each attempt in a span `effect-tasks.attempt <name>` with the task's id, name and attempt [true]. */
+  readonly tracing?: boolean | undefined
 }
 
 const positiveInt = (name: string, value: number): number => {
@@ -248,12 +263,15 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       Effect.flatMap(Option.match({ onNone: () => MemoryErrorReporter.make(), onSome: Effect.succeed }))
     )
     const clock = yield* Effect.clock
+    // workers live in a scope of their own, closed after the graceful shutdown below
+    const workerScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const instanceId = options.instanceId ?? `engine-${randomHex(6)}`
     const state = yield* EngineState.make(instanceId)
     const engine: Engine = { state, store, metrics, reporter, clock, settings }
     const cleanup = options.cleanup === false ? undefined : Cleanup.policy(options.cleanup ?? {})
     for (const definition of options.definitions ?? []) state.definitions.set(definition.name, definition)
 
+    const tracing = options.tracing ?? true
     const idPrefix = randomHex(8)
     let idCounter = 0
     const nextId = (): TaskId => `${idPrefix}-${(idCounter++).toString(36)}` as TaskId
@@ -287,6 +305,12 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
                   attempt: task.attempt,
                   timeoutMillis: Duration.toMillis(timeout)
                 })
+            })
+          }
+          if (tracing) {
+            effect = Effect.withSpan(effect, `effect-tasks.attempt ${task.name}`, {
+              kind: "consumer",
+              attributes: { "task.id": task.id, "task.name": task.name, "task.attempt": task.attempt }
             })
           }
           return needsContext ? Effect.provide(effect, handler.context) : effect
@@ -352,9 +376,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
           }
           tasks.push({ id: nextId(), name: definition.name, payload: checked.right, priority, runAt, idempotencyKey })
         }
-        return Effect.zipRight(
-          waitForRoom(definition.name, options.whenFull ?? settings.whenFull),
-          Effect.flatMap(StoreRetry.briefly(store.insert(tasks)), (results) => {
+        const stored = Effect.flatMap(StoreRetry.briefly(store.insert(tasks)), (results) => {
             let inserted = 0
             const ids: Array<TaskId> = []
             for (const result of results) {
@@ -369,9 +391,12 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
               if (runAtMillis <= now) EngineState.wakeWorkers(state, inserted)
               else EngineState.rearm(state)
             }
-            return inserted > 0 ? Effect.as(metrics.record(definition.name, "submitted", inserted), ids) : Effect.succeed(ids)
+            if (inserted > 0) metrics.record(definition.name, "submitted", inserted)
+            return Effect.succeed(ids)
           })
-        )
+        return settings.maxQueued === Number.POSITIVE_INFINITY
+          ? stored
+          : Effect.zipRight(waitForRoom(definition.name, options.whenFull ?? settings.whenFull), stored)
       })
 
     const submit = <D extends Task.Any>(task: D, payload: Task.Payload<D>, options: SubmitOptions = {}) =>
@@ -469,7 +494,9 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
                   return true
                 }).pipe(
                   Effect.tap(() =>
-                    Option.isSome(record) ? metrics.record(record.value.name, "cancelled", 0) : Effect.void
+                    Effect.sync(() => {
+                      if (Option.isSome(record)) metrics.record(record.value.name, "cancelled", 0)
+                    })
                   )
                 ))
           }
@@ -491,7 +518,9 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
               Effect.as(
                 Effect.zipRight(
                   Effect.sync(() => EngineState.wakeWorkers(state, 1)),
-                  Option.isSome(record) ? metrics.record(record.value.name, "submitted", 1) : Effect.void
+                  Effect.sync(() => {
+                    if (Option.isSome(record)) metrics.record(record.value.name, "submitted", 1)
+                  })
                 ),
                 true
               ))
@@ -552,9 +581,8 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     serviceContext = Context.add(workerContext, TaskEngine, service)
 
     // -- fibers ----------------------------------------------------------------------------
-    const withService = <A>(effect: Effect.Effect<A>) => Effect.provide(effect, serviceContext)
     for (let i = 0; i < settings.maxConcurrent; i++) {
-      yield* Effect.forkScoped(withService(Dispatcher.worker(engine)))
+      yield* Dispatcher.spawnWorker(engine, workerScope, serviceContext)
     }
     yield* Effect.forkScoped(Dispatcher.timer(engine))
     yield* Effect.forkScoped(Dispatcher.heartbeat(engine))

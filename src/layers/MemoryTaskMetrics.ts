@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Metric, MetricBoundaries } from "effect"
+import { Effect, Layer, Metric, MetricBoundaries, MetricKey } from "effect"
 import type { MetricEvent, MetricsSnapshot, TaskCounts } from "../services/TaskMetrics.js"
 import { TaskMetrics } from "../services/TaskMetrics.js"
 
@@ -32,7 +32,7 @@ interface Instruments {
   readonly counters: Readonly<Record<MetricEvent, Metric.Metric.Counter<number>>>
   readonly running: Metric.Metric.Gauge<number>
   readonly queued: Metric.Metric.Gauge<number>
-  readonly duration: Metric.Metric<any, number, unknown>
+  readonly duration: Metric.Metric.Histogram<number>
 }
 
 const events: ReadonlyArray<MetricEvent> = [
@@ -76,24 +76,32 @@ const emptyCounts = (): Counts => ({
   durationMax: 0
 })
 
+// Each metric is made from a key that carries the task tag, so that `unsafeUpdate(v, [])` hits
+// the metric's cached registry hook; `Metric.tagged` would look the registry up on every update.
 const instrumentsFor = (name: string): Instruments => {
   const counters = {} as Record<MetricEvent, Metric.Metric.Counter<number>>
   for (const event of events) {
-    counters[event] = Metric.counter(counterNames[event], { description: `Tasks ${event}` }).pipe(
-      Metric.tagged("task", name)
+    counters[event] = Metric.fromMetricKey(
+      MetricKey.counter(counterNames[event], { description: `Tasks ${event}` }).pipe(MetricKey.tagged("task", name))
     )
   }
   return {
     counts: emptyCounts(),
     counters,
-    running: Metric.gauge("effect_tasks_running", { description: "Task attempts running now" }).pipe(
-      Metric.tagged("task", name)
+    running: Metric.fromMetricKey(
+      MetricKey.gauge("effect_tasks_running", { description: "Task attempts running now" }).pipe(
+        MetricKey.tagged("task", name)
+      )
     ),
-    queued: Metric.gauge("effect_tasks_queued", { description: "Tasks waiting to run" }).pipe(
-      Metric.tagged("task", name)
+    queued: Metric.fromMetricKey(
+      MetricKey.gauge("effect_tasks_queued", { description: "Tasks waiting to run" }).pipe(
+        MetricKey.tagged("task", name)
+      )
     ),
-    duration: Metric.histogram("effect_tasks_duration_ms", durationBoundaries, "Attempt durations (ms)").pipe(
-      Metric.tagged("task", name)
+    duration: Metric.fromMetricKey(
+      MetricKey.histogram("effect_tasks_duration_ms", durationBoundaries, "Attempt durations (ms)").pipe(
+        MetricKey.tagged("task", name)
+      )
     )
   }
 }
@@ -218,7 +226,7 @@ export const make: Effect.Effect<TaskMetrics> = Effect.sync(() => {
     return i
   }
   return TaskMetrics.of({
-    record: (name, event, value) => Effect.sync(() => apply(instruments(name), event, value)),
+    record: (name, event, value) => apply(instruments(name), event, value),
     snapshot: Effect.clockWith((clock) =>
       Effect.sync((): MetricsSnapshot => {
         const total = emptyCounts()

@@ -1,16 +1,20 @@
 /**
- * The in-memory `TaskStore`: the embedded default and the test fake. One actor owns the state (a
- * `Map` of entries and per-name heaps) and changes it only inside `Effect.sync`, so every
- * operation is atomic; time comes from the `Clock` captured when the layer is built, so
- * `TestClock` drives leases, delays and backoffs.
+ * The in-memory `TaskStore`: the embedded default and the test fake. One actor owns the state and
+ * changes it only inside `Effect.sync`, so every operation is atomic; time comes from the `Clock`
+ * captured when the layer is built, so `TestClock` drives leases, delays and backoffs.
+ *
+ * Each task is one mutable row (times as epoch milliseconds, `-1` for none), changed in place by
+ * every transition; callers get immutable `TaskRecord` snapshots made on the way out. Keeping the
+ * long-lived rows free of per-transition allocations is what keeps a large backlog cheap for the
+ * garbage collector.
  *
  * Where a pending task waits:
  * - `delayed[name]`, a heap by `runAt`, while `runAt` is in the future;
  * - `ready[name]`, a heap by the aged priority key `runAt - priority * agingMillis` and then
  *   submission order, once due (moved there by `claim` and `nextRunAt`).
  * A processing task also sits in `leases`, a heap by `lockedUntil`; once its lease expires it is
- * moved back to `ready` and claimed again. Heap slots are never removed in place: a slot whose
- * version no longer matches its entry's is stale and is skipped when it reaches the top.
+ * moved back to `ready` and claimed again. Heap entries are never removed in place: an entry whose
+ * version no longer matches its row's is stale and is skipped when it reaches the top.
  *
  * @since 0.1.0
  */
@@ -24,7 +28,7 @@ import type {
   Settlement
 } from "../services/TaskStore.js"
 import { TaskStore } from "../services/TaskStore.js"
-import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import * as Heap from "./Heap.js"
 
 /**
@@ -42,27 +46,59 @@ export interface MemoryTaskStoreOptions {
   readonly priorityAgingMillis?: number | undefined
 }
 
-interface Entry {
-  record: TaskRecord
+interface Row {
+  readonly id: TaskId
+  readonly name: string
+  readonly payload: unknown
+  readonly idempotencyKey: string | null
+  readonly createdAt: number
   readonly seq: number
-  /** Bumped whenever the entry is queued again, so that older heap slots turn stale. */
+  status: TaskStatus
+  attempt: number
+  progress: number
+  result: unknown
+  error: TaskErrorInfo | null
+  priority: number
+  runAt: number
+  startedAt: number
+  finishedAt: number
+  updatedAt: number
+  lockedBy: string | null
+  lockedUntil: number
+  /** Bumped whenever the row is queued again or leaves a queue, so older heap entries turn stale. */
   version: number
   cancelRequested: boolean
 }
 
-interface Slot {
-  readonly entry: Entry
-  readonly version: number
-  /** `runAt` (delayed heap), the aged priority key (ready heap) or `lockedUntil` (leases). */
-  readonly key: number
-}
-
 interface Queues {
-  readonly ready: Heap.Heap<Slot>
-  readonly delayed: Heap.Heap<Slot>
+  readonly ready: Heap.Heap<Row>
+  readonly delayed: Heap.Heap<Row>
 }
 
-const byKeyThenSeq = (a: Slot, b: Slot): boolean => a.key < b.key || (a.key === b.key && a.entry.seq < b.entry.seq)
+const bySeq = (a: Row, b: Row): boolean => a.seq < b.seq
+
+const date = (millis: number): Date | null => (millis < 0 ? null : new Date(millis))
+
+/** An immutable snapshot of a row. */
+const toRecord = (row: Row): TaskRecord => ({
+  id: row.id,
+  name: row.name,
+  payload: row.payload,
+  status: row.status,
+  attempt: row.attempt,
+  progress: row.progress,
+  result: row.result,
+  error: row.error,
+  priority: row.priority,
+  runAt: new Date(row.runAt),
+  createdAt: new Date(row.createdAt),
+  startedAt: date(row.startedAt),
+  finishedAt: date(row.finishedAt),
+  updatedAt: new Date(row.updatedAt),
+  lockedBy: row.lockedBy,
+  lockedUntil: date(row.lockedUntil),
+  idempotencyKey: row.idempotencyKey
+})
 
 /**
  * Builds a memory store; the state lives as long as the returned service.
@@ -75,10 +111,10 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     const agingMillis = options.priorityAgingMillis ?? 60_000
     const clock = yield* Effect.clock
     const pubsub = yield* PubSub.unbounded<TaskRecord>()
-    const entries = new Map<string, Entry>()
+    const rows = new Map<string, Row>()
     const idempotency = new Map<string, TaskId>()
     const queues = new Map<string, Queues>()
-    const leases = Heap.make<Slot>(byKeyThenSeq)
+    const leases = Heap.make<Row>(bySeq)
     let seq = 0
     let pending = 0
     let subscribers = 0
@@ -86,109 +122,83 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     const queuesOf = (name: string): Queues => {
       let q = queues.get(name)
       if (q === undefined) {
-        q = { ready: Heap.make(byKeyThenSeq), delayed: Heap.make(byKeyThenSeq) }
+        q = { ready: Heap.make(bySeq), delayed: Heap.make(bySeq) }
         queues.set(name, q)
       }
       return q
     }
 
-    const publish = (record: TaskRecord): void => {
-      if (subscribers > 0) pubsub.unsafeOffer(record)
+    const changed = (row: Row): void => {
+      if (subscribers > 0) pubsub.unsafeOffer(toRecord(row))
     }
 
-    const update = (entry: Entry, record: TaskRecord): TaskRecord => {
-      entry.record = record
-      publish(record)
-      return record
+    /** Queues a pending row: in `ready` if due, else in `delayed`. */
+    const enqueue = (row: Row, now: number): void => {
+      const version = ++row.version
+      const q = queuesOf(row.name)
+      if (row.runAt <= now) Heap.push(q.ready, row, row.runAt - row.priority * agingMillis, version)
+      else Heap.push(q.delayed, row, row.runAt, version)
     }
 
-    /** Queues a pending entry: in `ready` if due, else in `delayed`. */
-    const enqueue = (entry: Entry, now: number): void => {
-      const version = ++entry.version
-      const record = entry.record
-      const runAt = record.runAt.getTime()
-      const q = queuesOf(record.name)
-      if (runAt <= now) {
-        Heap.push(q.ready, { entry, version, key: runAt - record.priority * agingMillis })
-      } else {
-        Heap.push(q.delayed, { entry, version, key: runAt })
-      }
+    const toPending = (row: Row, runAt: number, now: number): void => {
+      row.status = "pending"
+      row.runAt = runAt
+      row.updatedAt = now
+      row.lockedBy = null
+      row.lockedUntil = -1
+      pending++
+      enqueue(row, now)
     }
-
-    const isPendingSlot = (slot: Slot): boolean =>
-      slot.version === slot.entry.version && slot.entry.record.status === "pending"
 
     /** Moves expired leases back to pending (at-least-once delivery). */
     const expireLeases = (now: number): void => {
-      while (true) {
-        const top = Heap.peek(leases)
-        if (top === undefined) return
-        const entry = top.entry
-        const live = top.version === entry.version && entry.record.status === "processing" &&
-          entry.record.lockedUntil !== null && entry.record.lockedUntil.getTime() === top.key
-        if (live && top.key > now) return
+      while (leases.items.length > 0) {
+        const row = leases.items[0]!
+        const key = leases.keys[0]!
+        const live = leases.versions[0] === row.version && row.status === "processing" && row.lockedUntil === key
+        if (live && key > now) return
         Heap.pop(leases)
         if (!live) continue
-        const date = new Date(now)
-        update(entry, { ...entry.record, status: "pending", lockedBy: null, lockedUntil: null, runAt: date, updatedAt: date })
-        pending++
-        enqueue(entry, now)
+        toPending(row, now, now)
+        changed(row)
       }
     }
 
-    /** The first valid ready slot of a name after promoting its due delayed tasks. */
-    const readyHead = (q: Queues, now: number): Slot | undefined => {
-      while (true) {
-        const top = Heap.peek(q.delayed)
-        if (top === undefined) break
-        if (!isPendingSlot(top)) {
-          Heap.pop(q.delayed)
+    const isQueued = (heap: Heap.Heap<Row>): boolean =>
+      heap.versions[0] === heap.items[0]!.version && heap.items[0]!.status === "pending"
+
+    /** The first valid ready row of a name, after promoting its due delayed rows. */
+    const readyHead = (q: Queues, now: number): Row | undefined => {
+      const { delayed, ready } = q
+      while (delayed.items.length > 0) {
+        if (!isQueued(delayed)) {
+          Heap.pop(delayed)
           continue
         }
-        if (top.key > now) break
-        Heap.pop(q.delayed)
-        enqueue(top.entry, now)
+        if (delayed.keys[0]! > now) break
+        const row = delayed.items[0]!
+        Heap.pop(delayed)
+        enqueue(row, now)
       }
-      while (true) {
-        const top = Heap.peek(q.ready)
-        if (top === undefined) return undefined
-        if (isPendingSlot(top)) return top
-        Heap.pop(q.ready)
+      while (ready.items.length > 0) {
+        if (isQueued(ready)) return ready.items[0]
+        Heap.pop(ready)
       }
+      return undefined
     }
 
-    const delayedHead = (q: Queues): Slot | undefined => {
-      while (true) {
-        const top = Heap.peek(q.delayed)
-        if (top === undefined || isPendingSlot(top)) return top
-        Heap.pop(q.delayed)
+    const delayedHead = (q: Queues): number | undefined => {
+      const { delayed } = q
+      while (delayed.items.length > 0) {
+        if (isQueued(delayed)) return delayed.keys[0]
+        Heap.pop(delayed)
       }
+      return undefined
     }
-
-    const newRecord = (task: NewTask, now: Date): TaskRecord => ({
-      id: task.id,
-      name: task.name,
-      payload: task.payload,
-      status: "pending",
-      attempt: 0,
-      progress: 0,
-      result: null,
-      error: null,
-      priority: task.priority,
-      runAt: task.runAt,
-      createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-      updatedAt: now,
-      lockedBy: null,
-      lockedUntil: null,
-      idempotencyKey: task.idempotencyKey
-    })
 
     const insert = (tasks: ReadonlyArray<NewTask>) =>
       Effect.sync((): ReadonlyArray<InsertResult> => {
-        const nowMillis = clock.unsafeCurrentTimeMillis()
-        const now = new Date(nowMillis)
+        const now = clock.unsafeCurrentTimeMillis()
         const results: Array<InsertResult> = []
         for (const task of tasks) {
           if (task.idempotencyKey !== null) {
@@ -199,11 +209,32 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
             }
             idempotency.set(task.idempotencyKey, task.id)
           }
-          const entry: Entry = { record: newRecord(task, now), seq: seq++, version: 0, cancelRequested: false }
-          entries.set(task.id, entry)
+          const row: Row = {
+            id: task.id,
+            name: task.name,
+            payload: task.payload,
+            idempotencyKey: task.idempotencyKey,
+            createdAt: now,
+            seq: seq++,
+            status: "pending",
+            attempt: 0,
+            progress: 0,
+            result: null,
+            error: null,
+            priority: task.priority,
+            runAt: task.runAt.getTime(),
+            startedAt: -1,
+            finishedAt: -1,
+            updatedAt: now,
+            lockedBy: null,
+            lockedUntil: -1,
+            version: 0,
+            cancelRequested: false
+          }
+          rows.set(task.id, row)
           pending++
-          enqueue(entry, nowMillis)
-          publish(entry.record)
+          enqueue(row, now)
+          changed(row)
           results.push({ id: task.id, inserted: true })
         }
         return results
@@ -211,129 +242,131 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
 
     const claim = (options: ClaimOptions) =>
       Effect.sync((): ReadonlyArray<TaskRecord> => {
-        const nowMillis = clock.unsafeCurrentTimeMillis()
-        expireLeases(nowMillis)
+        const now = clock.unsafeCurrentTimeMillis()
+        expireLeases(now)
         const claimed: Array<TaskRecord> = []
-        let now: Date | undefined
-        const lockedUntil = nowMillis + options.leaseMillis
+        const lockedUntil = now + options.leaseMillis
         while (claimed.length < options.limit) {
-          let best: Slot | undefined
+          let best: Row | undefined
+          let bestKey = 0
           let bestQueues: Queues | undefined
           for (const name of options.names) {
             const q = queues.get(name)
             if (q === undefined) continue
-            const head = readyHead(q, nowMillis)
-            if (head !== undefined && (best === undefined || byKeyThenSeq(head, best))) {
+            const head = readyHead(q, now)
+            if (head === undefined) continue
+            const key = q.ready.keys[0]!
+            if (best === undefined || key < bestKey || (key === bestKey && head.seq < best.seq)) {
               best = head
+              bestKey = key
               bestQueues = q
             }
           }
           if (best === undefined || bestQueues === undefined) break
           Heap.pop(bestQueues.ready)
-          const entry = best.entry
-          now ??= new Date(nowMillis)
-          const version = ++entry.version
-          const record = update(entry, {
-            ...entry.record,
-            status: "processing",
-            attempt: entry.record.attempt + 1,
-            startedAt: now,
-            updatedAt: now,
-            lockedBy: options.owner,
-            lockedUntil: new Date(lockedUntil)
-          })
+          const row = best
+          row.status = "processing"
+          row.attempt++
+          row.startedAt = now
+          row.updatedAt = now
+          row.lockedBy = options.owner
+          row.lockedUntil = lockedUntil
           pending--
-          Heap.push(leases, { entry, version, key: lockedUntil })
+          Heap.push(leases, row, lockedUntil, ++row.version)
+          const record = toRecord(row)
+          if (subscribers > 0) pubsub.unsafeOffer(record)
           claimed.push(record)
         }
         return claimed
       })
 
-    const heldBy = (id: TaskId, owner: string): Entry | undefined => {
-      const entry = entries.get(id)
-      return entry !== undefined && entry.record.status === "processing" && entry.record.lockedBy === owner
-        ? entry
-        : undefined
+    const heldBy = (id: TaskId, owner: string): Row | undefined => {
+      const row = rows.get(id)
+      return row !== undefined && row.status === "processing" && row.lockedBy === owner ? row : undefined
     }
 
     const heartbeat = (owner: string, ids: ReadonlyArray<TaskId>, leaseMillis: number) =>
       Effect.sync((): HeartbeatResult => {
-        const nowMillis = clock.unsafeCurrentTimeMillis()
-        const lockedUntil = nowMillis + leaseMillis
+        const lockedUntil = clock.unsafeCurrentTimeMillis() + leaseMillis
         const cancelled: Array<TaskId> = []
         const lost: Array<TaskId> = []
         for (const id of ids) {
-          const entry = heldBy(id, owner)
-          if (entry === undefined) {
+          const row = heldBy(id, owner)
+          if (row === undefined) {
             lost.push(id)
-            continue
-          }
-          if (entry.cancelRequested) {
+          } else if (row.cancelRequested) {
             cancelled.push(id)
-            continue
+          } else {
+            row.lockedUntil = lockedUntil
+            Heap.push(leases, row, lockedUntil, row.version)
           }
-          entry.record = { ...entry.record, lockedUntil: new Date(lockedUntil) }
-          Heap.push(leases, { entry, version: entry.version, key: lockedUntil })
         }
         return { cancelled, lost }
       })
 
     const setProgress = (id: TaskId, owner: string, progress: number) =>
       Effect.sync(() => {
-        const entry = heldBy(id, owner)
-        if (entry !== undefined && entry.record.progress !== progress) {
-          update(entry, { ...entry.record, progress, updatedAt: new Date(clock.unsafeCurrentTimeMillis()) })
+        const row = heldBy(id, owner)
+        if (row !== undefined && row.progress !== progress) {
+          row.progress = progress
+          row.updatedAt = clock.unsafeCurrentTimeMillis()
+          changed(row)
         }
       })
 
+    const finish = (row: Row, status: TaskStatus, now: number): void => {
+      row.status = status
+      row.finishedAt = now
+      row.updatedAt = now
+      row.lockedBy = null
+      row.lockedUntil = -1
+      row.version++
+    }
+
     const settle = (id: TaskId, owner: string, settlement: Settlement) =>
       Effect.sync((): Option.Option<TaskRecord> => {
-        const entry = heldBy(id, owner)
-        if (entry === undefined) return Option.none()
-        const nowMillis = clock.unsafeCurrentTimeMillis()
-        const now = new Date(nowMillis)
-        const base = { ...entry.record, updatedAt: now, lockedBy: null, lockedUntil: null }
-        entry.version++
+        const row = heldBy(id, owner)
+        if (row === undefined) return Option.none()
+        const now = clock.unsafeCurrentTimeMillis()
         switch (settlement._tag) {
           case "Completed":
-            return Option.some(update(entry, {
-              ...base,
-              status: "completed",
-              progress: 100,
-              result: settlement.result,
-              error: null,
-              finishedAt: now
-            }))
+            finish(row, "completed", now)
+            row.progress = 100
+            row.result = settlement.result
+            row.error = null
+            break
           case "Failed":
-            return Option.some(update(entry, { ...base, status: "failed", error: settlement.error, finishedAt: now }))
+            finish(row, "failed", now)
+            row.error = settlement.error
+            break
           case "Cancelled":
-            return Option.some(update(entry, { ...base, status: "cancelled", finishedAt: now }))
+            finish(row, "cancelled", now)
+            break
           case "Retry":
-          case "Released": {
-            const runAt = settlement._tag === "Retry" ? settlement.runAt : now
-            const error = settlement._tag === "Retry" ? settlement.error : entry.record.error
-            const record = update(entry, { ...base, status: "pending", runAt, error })
-            pending++
-            enqueue(entry, nowMillis)
-            return Option.some(record)
-          }
+            row.error = settlement.error
+            toPending(row, settlement.runAt.getTime(), now)
+            break
+          case "Released":
+            toPending(row, now, now)
+            break
         }
+        const record = toRecord(row)
+        if (subscribers > 0) pubsub.unsafeOffer(record)
+        return Option.some(record)
       })
 
     const cancel = (id: TaskId) =>
       Effect.sync((): CancelResult => {
-        const entry = entries.get(id)
-        if (entry === undefined) return "notFound"
-        switch (entry.record.status) {
-          case "pending": {
-            const now = new Date(clock.unsafeCurrentTimeMillis())
-            entry.version++
+        const row = rows.get(id)
+        if (row === undefined) return "notFound"
+        switch (row.status) {
+          case "pending":
+            finish(row, "cancelled", clock.unsafeCurrentTimeMillis())
             pending--
-            update(entry, { ...entry.record, status: "cancelled", finishedAt: now, updatedAt: now })
+            changed(row)
             return "cancelled"
-          }
           case "processing":
-            entry.cancelRequested = true
+            row.cancelRequested = true
             return "requested"
           default:
             return "finished"
@@ -342,26 +375,19 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
 
     const requeue = (id: TaskId) =>
       Effect.sync((): RequeueResult => {
-        const entry = entries.get(id)
-        if (entry === undefined) return "notFound"
-        if (entry.record.status !== "failed" && entry.record.status !== "cancelled") return "notFinished"
-        const nowMillis = clock.unsafeCurrentTimeMillis()
-        const now = new Date(nowMillis)
-        entry.cancelRequested = false
-        update(entry, {
-          ...entry.record,
-          status: "pending",
-          attempt: 0,
-          progress: 0,
-          result: null,
-          error: null,
-          runAt: now,
-          startedAt: null,
-          finishedAt: null,
-          updatedAt: now
-        })
-        pending++
-        enqueue(entry, nowMillis)
+        const row = rows.get(id)
+        if (row === undefined) return "notFound"
+        if (row.status !== "failed" && row.status !== "cancelled") return "notFinished"
+        const now = clock.unsafeCurrentTimeMillis()
+        row.cancelRequested = false
+        row.attempt = 0
+        row.progress = 0
+        row.result = null
+        row.error = null
+        row.startedAt = -1
+        row.finishedAt = -1
+        toPending(row, now, now)
+        changed(row)
         return "requeued"
       })
 
@@ -369,12 +395,11 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       Effect.sync((): number => {
         const cut = cutoff.getTime()
         let deleted = 0
-        for (const [id, entry] of entries) {
+        for (const [id, row] of rows) {
           if (deleted >= limit) break
-          const record = entry.record
-          if (record.status === status && record.finishedAt !== null && record.finishedAt.getTime() < cut) {
-            entries.delete(id)
-            if (record.idempotencyKey !== null) idempotency.delete(record.idempotencyKey)
+          if (row.status === status && row.finishedAt >= 0 && row.finishedAt < cut) {
+            rows.delete(id)
+            if (row.idempotencyKey !== null) idempotency.delete(row.idempotencyKey)
             deleted++
           }
         }
@@ -383,18 +408,20 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
 
     const nextRunAt = (names: ReadonlyArray<string>) =>
       Effect.sync((): Option.Option<Date> => {
-        const nowMillis = clock.unsafeCurrentTimeMillis()
-        expireLeases(nowMillis)
+        const now = clock.unsafeCurrentTimeMillis()
+        expireLeases(now)
         let next: number | undefined
         for (const name of names) {
           const q = queues.get(name)
           if (q === undefined) continue
-          const ready = readyHead(q, nowMillis)
-          const at = ready !== undefined ? ready.entry.record.runAt.getTime() : delayedHead(q)?.key
+          const ready = readyHead(q, now)
+          const at = ready !== undefined ? ready.runAt : delayedHead(q)
           if (at !== undefined && (next === undefined || at < next)) next = at
         }
-        const lease = Heap.peek(leases)
-        if (lease !== undefined && (next === undefined || lease.key < next)) next = lease.key
+        if (leases.items.length > 0) {
+          const lease = leases.keys[0]!
+          if (next === undefined || lease < next) next = lease
+        }
         return next === undefined ? Option.none() : Option.some(new Date(next))
       })
 
@@ -406,18 +433,18 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           ? [filter.status]
           : filter.status
         const limit = filter.limit ?? Number.POSITIVE_INFINITY
-        const all = Array.from(entries.values())
+        const all = Array.from(rows.values())
         const out: Array<TaskRecord> = []
         let i = all.length - 1
         if (filter.cursor !== undefined) {
-          while (i >= 0 && all[i]!.record.id !== filter.cursor) i--
+          while (i >= 0 && all[i]!.id !== filter.cursor) i--
           i--
         }
         for (; i >= 0 && out.length < limit; i--) {
-          const record = all[i]!.record
-          if (statuses !== undefined && !statuses.includes(record.status)) continue
-          if (filter.name !== undefined && record.name !== filter.name) continue
-          out.push(record)
+          const row = all[i]!
+          if (statuses !== undefined && !statuses.includes(row.status)) continue
+          if (filter.name !== undefined && row.name !== filter.name) continue
+          out.push(toRecord(row))
         }
         return out
       })
@@ -431,7 +458,11 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     return TaskStore.of({
       shared: false,
       insert,
-      get: (id) => Effect.sync(() => Option.fromNullable(entries.get(id)?.record)),
+      get: (id) =>
+        Effect.sync(() => {
+          const row = rows.get(id)
+          return row === undefined ? Option.none() : Option.some(toRecord(row))
+        }),
       list,
       claim,
       heartbeat,

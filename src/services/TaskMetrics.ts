@@ -2,7 +2,9 @@
  * The metrics port: counters, gauges and durations per task name (the guide's `TaskMetrics`).
  * The engine records each lifecycle event; a snapshot gives the figures of this engine instance.
  *
- * Failure decision: recording sits on the hot path and never fails.
+ * Failure decision: recording sits on the hot path and never fails. `record` is synchronous: the
+ * engine calls it inside its own `Effect.sync` sections, where an Effect per call would cost
+ * more than the counting itself.
  *
  * @since 0.1.0
  */
@@ -71,8 +73,8 @@ export interface MetricsSnapshot {
  * @category models
  */
 export interface TaskMetrics {
-  /** Records one event of a task named `name`; see `MetricEvent` for `value`. */
-  readonly record: (name: string, event: MetricEvent, value: number) => Effect.Effect<void>
+  /** Records one event of a task named `name`; see `MetricEvent` for `value`. Synchronous, cheap, never throws. */
+  readonly record: (name: string, event: MetricEvent, value: number) => void
   /** The figures so far, per task name and in total. */
   readonly snapshot: Effect.Effect<MetricsSnapshot>
 }

@@ -178,7 +178,10 @@ export interface Options {
   readonly instanceId?: string | undefined
   /** Definitions this engine can submit by name without running them (producers) [none]. */
   readonly definitions?: ReadonlyArray<Task.Any> | undefined
-  /** Run each attempt in a span `effect-tasks.attempt <name>` with the task's id, name and attempt [true]. */
+  /**
+   * Run each attempt in a span `effect-tasks.attempt <name>` with the task's id, name and attempt
+   * [false: a span costs several times a no-op task's whole overhead; turn it on to export traces].
+   */
   readonly tracing?: boolean | undefined
 }
 
@@ -271,7 +274,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     const cleanup = options.cleanup === false ? undefined : Cleanup.policy(options.cleanup ?? {})
     for (const definition of options.definitions ?? []) state.definitions.set(definition.name, definition)
 
-    const tracing = options.tracing ?? true
+    const tracing = options.tracing ?? false
     const idPrefix = randomHex(8)
     let idCounter = 0
     const nextId = (): TaskId => `${idPrefix}-${(idCounter++).toString(36)}` as TaskId

@@ -235,7 +235,8 @@ export const make: Effect.Effect<TaskMetrics> = Effect.sync(() => {
           tasks[name] = toTaskCounts(i.counts)
           add(total, i.counts)
         }
-        return { timestamp: new Date(clock.unsafeCurrentTimeMillis()), total: toTaskCounts(total), tasks }
+        const totals = toTaskCounts(total)
+        return { ...totals, timestamp: new Date(clock.unsafeCurrentTimeMillis()), total: totals, tasks }
       })
     )
   })

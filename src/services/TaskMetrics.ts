@@ -59,10 +59,13 @@ export interface TaskCounts {
 }
 
 /**
+ * The figures of an engine: the totals over every task name at the top level (and again as
+ * `total`), and per task name in `tasks`.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface MetricsSnapshot {
+export interface MetricsSnapshot extends TaskCounts {
   readonly timestamp: Date
   readonly total: TaskCounts
   readonly tasks: Readonly<Record<string, TaskCounts>>

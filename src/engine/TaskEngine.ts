@@ -127,8 +127,10 @@ export interface TaskEngine {
   readonly list: (filter?: TaskFilter) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable>
   /** The task's record now, then each change, ending once it is terminal. */
   readonly watch: (id: string) => Stream.Stream<TaskRecord, TaskNotFound | StoreUnavailable>
-  /** Every record change in the store. */
+  /** Every record change in the store (subscribed when the stream starts). */
   readonly changes: Stream.Stream<TaskRecord>
+  /** Subscribes to record changes now: the stream sees every change after this effect, until the scope closes. */
+  readonly subscribe: Effect.Effect<Stream.Stream<TaskRecord>, never, Scope.Scope>
   /** Completes when no task runs here and none this engine can run is pending and due. */
   readonly drain: Effect.Effect<void>
   /** Counters, gauges and durations per task name. */
@@ -575,6 +577,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       list,
       watch,
       changes,
+      subscribe: store.subscribe,
       drain,
       metrics: metrics.snapshot,
       cleanup: Effect.suspend(() => Cleanup.runOnce(store, cleanup ?? Cleanup.policy())),

@@ -267,6 +267,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           const row = best
           row.status = "processing"
           row.attempt++
+          row.progress = 0
           row.startedAt = now
           row.updatedAt = now
           row.lockedBy = options.owner

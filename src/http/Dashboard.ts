@@ -42,8 +42,9 @@ main { padding:16px 20px 40px; }
 table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line); border-radius:8px; overflow:hidden; }
 th, td { text-align:left; padding:7px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-size:11px; color:var(--muted); text-transform:uppercase; letter-spacing:.5px; background:#fafbfc; }
+td.progress, td.updated, td.actions, td.id { white-space:nowrap; }
 td.id { font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12px; cursor:pointer; color:var(--accent); }
-td.payload, td.error { max-width:280px; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12px; }
+td.payload, td.error { max-width:220px; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:12px; }
 td.error { color:var(--failed); }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; color:#fff; font-size:12px; }
 .badge.pending { background:var(--pending); } .badge.processing { background:var(--processing); }
@@ -133,7 +134,7 @@ function render(record) {
     idCell,
     el("td", { className: "name", text: record.name }),
     el("td", {}, [el("span", { className: "badge status " + record.status, text: record.status })]),
-    el("td", {}, [el("span", { className: "bar", role: "progressbar", "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100" }, [fill]), el("span", { className: "pct", text: Math.round(pct) + "%" })]),
+    el("td", { className: "progress" }, [el("span", { className: "bar", role: "progressbar", "aria-valuenow": String(pct), "aria-valuemin": "0", "aria-valuemax": "100" }, [fill]), el("span", { className: "pct", text: Math.round(pct) + "%" })]),
     el("td", { className: "attempt", text: String(record.attempt) }),
     el("td", { className: "payload", title: short(record.payload), text: short(record.payload) }),
     el("td", { className: "error", title: error, text: error }),
@@ -315,10 +316,12 @@ export const html = `<!doctype html>
     <button id="refresh" type="button">Refresh</button>
     <span id="message" role="status"></span>
   </div>
+  <div style="overflow-x:auto">
   <table>
     <thead><tr><th>Id</th><th>Name</th><th>Status</th><th>Progress</th><th>Attempt</th><th>Payload</th><th>Last error</th><th>Updated</th><th></th></tr></thead>
     <tbody id="tasks"></tbody>
   </table>
+  </div>
   <div id="empty" class="empty">No tasks yet.</div>
   <button id="more" type="button" style="display:none">Load more</button>
 </main>

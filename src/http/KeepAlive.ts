@@ -37,8 +37,18 @@ export interface Options {
 }
 
 /**
- * Builds the keep-alive of an engine in the current scope; the effect it returns registers a
- * wait with the `WaitUntil` of the caller's context, if any. Closing the scope stops the watcher
+ * The keep-alive of one engine.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeepAlive {
+  /** Registers a wait until the engine is idle with the `WaitUntil` of the caller's context, if any. */
+  readonly register: Effect.Effect<void>
+}
+
+/**
+ * Builds the keep-alive of an engine in the current scope. Closing the scope stops the watcher
  * and resolves the waits.
  *
  * @since 0.1.0
@@ -47,7 +57,7 @@ export interface Options {
 export const make = (
   engine: TaskEngine,
   options: Options = {}
-): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
+): Effect.Effect<KeepAlive, never, Scope.Scope> =>
   Effect.gen(function*() {
     const until = options.until ?? "idle"
     const poll = Duration.decode(options.pollInterval ?? "200 millis")
@@ -65,17 +75,24 @@ export const make = (
         Effect.catchAll((error) => Effect.as(Effect.logWarning(`keep-alive: cannot look for pending tasks: ${error.message}`), false))
       )
 
+    /** Whether the watcher may stop now: idle, and no submit since it last looked. */
+    const settle = (idle: boolean) =>
+      Effect.sync(() => {
+        if (idle && !state.dirty) {
+          state.current = undefined
+          return true
+        }
+        state.dirty = false
+        return false
+      })
+
     const watch = (done: Deferred.Deferred<void>): Effect.Effect<void> =>
       Effect.zipRight(engine.drain, nothingPending).pipe(
         Effect.flatMap((idle) =>
-          Effect.suspend(() => {
-            if (idle && !state.dirty) {
-              state.current = undefined
-              return Deferred.succeed(done, undefined)
-            }
-            state.dirty = false
-            return Effect.zipRight(idle ? Effect.void : Effect.sleep(poll), watch(done))
-          })
+          Effect.flatMap(settle(idle), (stop) =>
+            stop
+              ? Deferred.succeed(done, undefined)
+              : Effect.zipRight(idle ? Effect.void : Effect.sleep(poll), watch(done)))
         ),
         Effect.asVoid
       )
@@ -99,7 +116,7 @@ export const make = (
       })
     )
 
-    return Effect.flatMap(Effect.serviceOption(WaitUntil), (waitUntil) => {
+    const register = Effect.flatMap(Effect.serviceOption(WaitUntil), (waitUntil) => {
       if (Option.isNone(waitUntil)) return Effect.void
       return Effect.flatMap(join, (joined) => {
         if (joined === undefined) return Effect.void
@@ -109,4 +126,5 @@ export const make = (
         )
       })
     })
+    return { register }
   })

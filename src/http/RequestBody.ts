@@ -81,7 +81,7 @@ export const json = (
   maxBytes: number
 ): Effect.Effect<unknown, PayloadTooLarge | MalformedBody> =>
   Effect.flatMap(bytes(request, maxBytes), (body) => {
-    if (body.length === 0) return Effect.succeed(undefined)
+    if (body.length === 0) return Effect.void
     return Effect.try({
       try: (): unknown => JSON.parse(decoder.decode(body)),
       catch: (error) => new MalformedBody({ reason: error instanceof Error ? error.message : String(error) })

@@ -64,7 +64,7 @@ const tasksLive = (options: Options) =>
       const sse = { heartbeat: options.heartbeat ?? "15 seconds" }
       const keepAlive = options.keepAlive === false
         ? Effect.void
-        : yield* KeepAlive.make(engine, { until: options.keepAlive ?? "idle" })
+        : (yield* KeepAlive.make(engine, { until: options.keepAlive ?? "idle" })).register
       return handlers
         .handleRaw("submit", ({ headers, path, request, urlParams }) =>
           Effect.gen(function*() {
@@ -137,12 +137,21 @@ const dashboardLive = (enabled: boolean) =>
  * @category middleware
  */
 export const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-  Effect.map(app, (response) => {
-    const withNosniff = HttpServerResponse.setHeader(response, "x-content-type-options", "nosniff")
-    return response.status === 401
-      ? HttpServerResponse.setHeader(withNosniff, "www-authenticate", "Bearer realm=\"effect-tasks\"")
-      : withNosniff
-  })
+  // a pre-response handler, because the platform sends the response before outer middleware
+  // could map it
+  Effect.zipRight(
+    HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(
+        response.status === 401
+          ? HttpServerResponse.setHeaders(response, {
+            "x-content-type-options": "nosniff",
+            "www-authenticate": "Bearer realm=\"effect-tasks\""
+          })
+          : HttpServerResponse.setHeader(response, "x-content-type-options", "nosniff")
+      )
+    ),
+    app
+  )
 
 /**
  * The API over the `TaskEngine` in context: handlers, authentication and `GET /openapi.json`.

@@ -1,0 +1,30 @@
+/**
+ * Runs the Supabase example under real Deno as the Edge Runtime would, for `test/DenoEdge.test.ts`:
+ * a stand-in for Supabase's global `EdgeRuntime.waitUntil` that logs what it is given, `Deno.serve`
+ * bound to a free port on 127.0.0.1, and SIGUSR2 turned into the runtime's `beforeunload` event.
+ */
+declare const Deno: any
+
+;(globalThis as any).EdgeRuntime = {
+  waitUntil(promise: Promise<unknown>) {
+    console.log("[shim] EdgeRuntime.waitUntil registered")
+    promise.then(() => console.log("[shim] EdgeRuntime.waitUntil settled"))
+  }
+}
+
+const serve = Deno.serve.bind(Deno)
+Deno.serve = (handler: (request: Request) => Response | Promise<Response>) =>
+  serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: ({ port }: { port: number }) => console.log(`[shim] listening on ${port}`)
+  }, handler)
+
+Deno.addSignalListener("SIGUSR2", () => {
+  console.log("[shim] dispatching beforeunload")
+  globalThis.dispatchEvent(new CustomEvent("beforeunload", { detail: { reason: "WallClockTime" } }))
+})
+
+// a Deno module (checked by Deno, not by the project's tsc), hence the path in a variable
+const example = "../../examples/supabase/functions/process-data/index.ts"
+await import(example)

@@ -580,6 +580,33 @@ describe("TaskEngine", () => {
         }))
     }))
 
+  it.effect("with tracing on, each attempt runs in a span carrying the task's name, id and attempt", () =>
+    Effect.gen(function*() {
+      const Traced = Task.make("traced", { payload: Schema.Void, failure: Transient })
+      const seen = yield* Ref.make<ReadonlyArray<{ name: string; id: unknown; attempt: unknown }>>([])
+      const TracedLive = Traced.toLayer((_, task) =>
+        Effect.gen(function*() {
+          const span = yield* Effect.currentSpan
+          yield* Ref.update(seen, (all) => [
+            ...all,
+            { name: span.name, id: span.attributes.get("task.id"), attempt: span.attributes.get("task.attempt") }
+          ])
+          if (task.attempt === 1) return yield* new Transient({ reason: "once" })
+        })
+      )
+      yield* withEngine(TracedLive, (engine) =>
+        Effect.gen(function*() {
+          const id = yield* engine.submit(Traced, undefined)
+          yield* engine.drain
+          yield* TestClock.adjust("1 second")
+          yield* engine.await(Traced, id)
+          assert.deepStrictEqual(yield* Ref.get(seen), [
+            { name: "effect-tasks.attempt traced", id, attempt: 1 },
+            { name: "effect-tasks.attempt traced", id, attempt: 2 }
+          ])
+        }), { tracing: true })
+    }))
+
   it.effect("await of an unknown id fails with TaskNotFound", () =>
     withEngine(EchoLive, (engine) =>
       Effect.gen(function*() {

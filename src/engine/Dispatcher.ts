@@ -17,10 +17,10 @@
  * @internal
  */
 import type { Context, Scope } from "effect"
-import { Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Option, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { Engine, StopReason } from "./EngineState.js"
-import { signalRoom, wakeWorkers } from "./EngineState.js"
+import { awaitRearm, rearm, signalRoom, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
 import { settle } from "./Settle.js"
 
@@ -43,25 +43,39 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
     // interruptible parts say so outright rather than restoring what they inherited
     const restore = Effect.interruptible
     const { settings, state, store } = engine
+    // the generation check and the registration happen in one synchronous step, so a wake-up
+    // cannot slip in between them
     const park = (generation: number): Effect.Effect<boolean> =>
-      Effect.suspend(() => {
-        if (state.generation !== generation || state.closing) return Effect.succeed(true)
-        state.idle++
-        state.rearm.unsafeOffer(undefined)
-        return Effect.as(restore(Queue.take(state.wake)), true)
-      })
-    const run = (record: TaskRecord): Effect.Effect<boolean> => {
+      Effect.as(
+        restore(Effect.async<void>((resume) => {
+          if (state.generation !== generation || state.closing) {
+            resume(Effect.void)
+            return
+          }
+          if (state.dueWhileBusy) {
+            state.dueWhileBusy = false
+            rearm(state)
+          }
+          state.parked.push(resume)
+          return Effect.sync(() => {
+            const i = state.parked.indexOf(resume)
+            if (i >= 0) state.parked.splice(i, 1)
+          })
+        })),
+        true
+      )
+    const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: TaskRecord): Effect.Effect<boolean> => {
       const registered = state.handlers.get(record.name)
       if (registered === undefined) {
         // claimed by name, so a handler exists: a missing one is a broken invariant
         return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
       }
       return Effect.flatMap(
-        execute(engine, registered, record, restore),
+        execute(engine, registered, record, fiber, restore),
         (attempt) => Effect.map(settle(engine, attempt), () => attempt.running.stop === undefined)
       )
     }
-    const step: Effect.Effect<boolean> = Effect.suspend(() => {
+    const step = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<boolean> => Effect.suspend(() => {
       if (state.closing) return restore(Effect.never)
       const generation = state.generation
       return Effect.flatMap(
@@ -74,12 +88,16 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
           if (record === undefined) return park(generation)
           signalRoom(state)
           engine.metrics.record(record.name, "started", 1)
-          return run(record)
+          // run() registers the attempt as running in this same synchronous step as the claim,
+          // so `drain` never sees it neither pending nor running
+          return run(fiber, record)
         }
       )
     })
-    const loop: Effect.Effect<void> = Effect.flatMap(step, (again) => (again ? loop : Effect.void))
-    return loop
+    return Effect.withFiberRuntime<void>((fiber) => {
+      const loop: Effect.Effect<void> = Effect.flatMap(step(fiber), (again) => (again ? loop : Effect.void))
+      return loop
+    })
   }))
 
 /** Starts a worker in `scope`, and a replacement whenever one ends while the engine runs. @internal */
@@ -96,7 +114,7 @@ export const spawnWorker = (engine: Engine, scope: Scope.Scope, context: Context
 /** The timer fiber: wakes workers when delayed work falls due. @internal */
 export const timer = (engine: Engine): Effect.Effect<void> => {
   const { clock, settings, state, store } = engine
-  const rearmed = Queue.take(state.rearm)
+  const rearmed = awaitRearm(state)
   const poll = store.shared
   const nextRunAt = Effect.suspend(() => store.nextRunAt(state.names)).pipe(
     Effect.orElseSucceed(() => Option.none<Date>())
@@ -107,8 +125,10 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
       const now = clock.unsafeCurrentTimeMillis()
       let wait = Option.isNone(next) ? Number.POSITIVE_INFINITY : next.value.getTime() - now
       if (wait <= 0) {
-        // due now: idle workers take it; busy ones come back for it, and rearm us when they park
-        if (state.idle > 0) wakeWorkers(state, state.idle)
+        // due now: idle workers take it, busy ones come back for it; the first worker to park
+        // afterwards re-arms us, to look for the next future runAt
+        if (state.parked.length > 0) wakeWorkers(state, state.parked.length)
+        state.dueWhileBusy = true
         wait = Number.POSITIVE_INFINITY
       }
       if (poll) wait = Math.min(wait, settings.pollMillis)
@@ -116,7 +136,7 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
       return Effect.raceFirst(
         Effect.tap(Effect.sleep(Duration.millis(wait)), () =>
           Effect.sync(() => {
-            if (poll) wakeWorkers(state, state.idle)
+            if (poll) wakeWorkers(state, state.parked.length)
           })),
         rearmed
       )
@@ -165,4 +185,4 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
 
 /** Wakes every idle worker on each signal of new work from the store. @internal */
 export const listen = (engine: Engine): Effect.Effect<void> =>
-  Stream.runForEach(engine.store.wakeups, () => Effect.sync(() => wakeWorkers(engine.state, engine.state.idle)))
+  Stream.runForEach(engine.store.wakeups, () => Effect.sync(() => wakeWorkers(engine.state, engine.state.parked.length)))

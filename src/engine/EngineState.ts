@@ -8,7 +8,7 @@
  * @internal
  */
 import type { Fiber, Schema } from "effect"
-import { Deferred, Effect, Queue } from "effect"
+import { Deferred, Effect } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { Codec } from "./Codec.js"
 import * as Codecs from "./Codec.js"
@@ -65,14 +65,20 @@ export interface EngineState {
   /** The names this engine claims: those with a handler. */
   names: ReadonlyArray<string>
   readonly running: Map<string, Running>
-  /** Workers parked on `wake`. */
-  idle: number
+  /**
+   * The resume callbacks of parked workers. Parking is `Effect.async`, not a `Queue.take`: a take
+   * on an empty queue allocates a `Deferred`, which measured several microseconds in Effect 3.22.
+   */
+  readonly parked: Array<(effect: Effect.Effect<void>) => void>
   /** Bumped whenever work may have appeared, so a worker never parks on stale news. */
   generation: number
   closing: boolean
-  readonly wake: Queue.Queue<void>
-  /** Tells the timer fiber to look again at the next `runAt`. */
-  readonly rearm: Queue.Queue<void>
+  /** The timer fiber's resume callback while it waits to be re-armed. */
+  timer: ((effect: Effect.Effect<void>) => void) | undefined
+  /** A re-arm that came while the timer was not waiting. */
+  rearmed: boolean
+  /** The timer saw due work: the next worker to park (the due work taken) re-arms it. */
+  dueWhileBusy: boolean
   /** Awaiters of a task's terminal record. */
   readonly waiters: Map<string, Array<Deferred.Deferred<TaskRecord>>>
   /** Fibers waiting for any settlement (`drain`, shutdown) or for room in the backlog. */
@@ -91,11 +97,12 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       definitions: new Map(),
       names: [],
       running: new Map(),
-      idle: 0,
+      parked: [],
       generation: 0,
       closing: false,
-      wake: yield* Queue.unbounded<void>(),
-      rearm: yield* Queue.sliding<void>(1),
+      timer: undefined,
+      rearmed: false,
+      dueWhileBusy: false,
       waiters: new Map(),
       settled: [],
       room: [],
@@ -106,15 +113,33 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
 /** Wakes up to `n` parked workers (all of them for `Infinity`). @internal */
 export const wakeWorkers = (state: EngineState, n: number): void => {
   state.generation++
-  let k = Math.min(n, state.idle)
-  state.idle -= k
-  while (k-- > 0) state.wake.unsafeOffer(undefined)
+  for (let k = Math.min(n, state.parked.length); k > 0; k--) state.parked.pop()!(Effect.void)
 }
 
 /** Asks the timer fiber to look at the next `runAt` again. @internal */
 export const rearm = (state: EngineState): void => {
-  state.rearm.unsafeOffer(undefined)
+  const timer = state.timer
+  if (timer === undefined) {
+    state.rearmed = true
+  } else {
+    state.timer = undefined
+    timer(Effect.void)
+  }
 }
+
+/** The timer fiber's wait for `rearm`. @internal */
+export const awaitRearm = (state: EngineState): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (state.rearmed) {
+      state.rearmed = false
+      resume(Effect.void)
+      return
+    }
+    state.timer = resume
+    return Effect.sync(() => {
+      if (state.timer === resume) state.timer = undefined
+    })
+  })
 
 const releaseAll = (deferreds: Array<Deferred.Deferred<void>>): void => {
   for (const d of deferreds) Deferred.unsafeDone(d, Effect.void)

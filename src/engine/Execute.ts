@@ -8,7 +8,7 @@
  * @since 0.1.0
  * @internal
  */
-import type { FiberRef } from "effect"
+import type { Fiber, FiberRef } from "effect"
 import { Effect, Either, Exit } from "effect"
 import { PayloadInvalid } from "../services/TaskError.js"
 import type { TaskRecord } from "../services/TaskRecord.js"
@@ -37,9 +37,9 @@ export const execute = (
   engine: Engine,
   registered: Registered,
   record: TaskRecord,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
   interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-): Effect.Effect<Attempt> =>
-  Effect.withFiberRuntime((fiber) => {
+): Effect.Effect<Attempt> => {
     const { state, store } = engine
     const running: Running = {
       record,
@@ -77,4 +77,4 @@ export const execute = (
       Effect.exit(interruptible(registered.run(payload, current))),
       (exit): Attempt => ({ record, registered, running, payload, exit })
     )
-  })
+}

@@ -315,6 +315,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
           if (tracing) {
             effect = Effect.withSpan(effect, `effect-tasks.attempt ${task.name}`, {
               kind: "consumer",
+              captureStackTrace: false,
               attributes: { "task.id": task.id, "task.name": task.name, "task.attempt": task.attempt }
             })
           }
@@ -324,7 +325,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         state.handlers.set(definition.name, registered)
         state.definitions.set(definition.name, definition)
         state.names = Array.from(state.handlers.keys())
-        EngineState.wakeWorkers(state, state.idle)
+        EngineState.wakeWorkers(state, state.parked.length)
         EngineState.rearm(state)
       })
 

@@ -495,16 +495,11 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
                   if (Option.isSome(record)) {
                     EngineState.resolveWaiters(state, record.value)
                     EngineState.signalRoom(state)
+                    metrics.record(record.value.name, "cancelled", 0)
                   }
                   EngineState.signalSettled(state)
                   return true
-                }).pipe(
-                  Effect.tap(() =>
-                    Effect.sync(() => {
-                      if (Option.isSome(record)) metrics.record(record.value.name, "cancelled", 0)
-                    })
-                  )
-                ))
+                }))
           }
         })
       })
@@ -521,15 +516,11 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
             return Effect.succeed(false)
           case "requeued":
             return Effect.flatMap(get(id), (record) =>
-              Effect.as(
-                Effect.zipRight(
-                  Effect.sync(() => EngineState.wakeWorkers(state, 1)),
-                  Effect.sync(() => {
-                    if (Option.isSome(record)) metrics.record(record.value.name, "submitted", 1)
-                  })
-                ),
-                true
-              ))
+              Effect.sync(() => {
+                EngineState.wakeWorkers(state, 1)
+                if (Option.isSome(record)) metrics.record(record.value.name, "submitted", 1)
+                return true
+              }))
         }
       })
 

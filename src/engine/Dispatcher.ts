@@ -20,8 +20,9 @@ import type { Context, Scope } from "effect"
 import { Deferred, Duration, Effect, Fiber, Option, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { Engine, StopReason } from "./EngineState.js"
-import { awaitRearm, rearm, signalRoom, wakeWorkers } from "./EngineState.js"
+import { awaitRearm, rearm, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
+import * as StoreRetry from "./StoreRetry.js"
 import { settle } from "./Settle.js"
 
 const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
@@ -78,14 +79,26 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
     const step = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<boolean> => Effect.suspend(() => {
       if (state.closing) return restore(Effect.never)
       const generation = state.generation
+      state.claiming++
       return Effect.flatMap(
         Effect.catchAll(
           store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
           claimFailed(engine)
         ),
         (claimed) => {
+          state.claiming--
           const record = claimed[0]
-          if (record === undefined) return park(generation)
+          if (record === undefined) {
+            signalSettled(state)
+            return park(generation)
+          }
+          if (state.closing) {
+            // claimed while shutting down: hand it straight back
+            return Effect.as(
+              StoreRetry.untilDone(store.settle(record.id, state.owner, { _tag: "Released" }), "release"),
+              false
+            )
+          }
           signalRoom(state)
           engine.metrics.record(record.name, "started", 1)
           // run() registers the attempt as running in this same synchronous step as the claim,

@@ -72,6 +72,8 @@ export interface EngineState {
   readonly parked: Array<(effect: Effect.Effect<void>) => void>
   /** Bumped whenever work may have appeared, so a worker never parks on stale news. */
   generation: number
+  /** Claims sent to the store and not yet answered: a claimed task is in neither place meanwhile. */
+  claiming: number
   closing: boolean
   /** The timer fiber's resume callback while it waits to be re-armed. */
   timer: ((effect: Effect.Effect<void>) => void) | undefined
@@ -99,6 +101,7 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       running: new Map(),
       parked: [],
       generation: 0,
+      claiming: 0,
       closing: false,
       timer: undefined,
       rearmed: false,
@@ -150,7 +153,7 @@ const releaseAll = (deferreds: Array<Deferred.Deferred<void>>): void => {
  * their condition can have become true. @internal
  */
 export const signalSettled = (state: EngineState): void => {
-  if (state.settled.length > 0 && state.running.size === 0) {
+  if (state.settled.length > 0 && state.running.size === 0 && state.claiming === 0) {
     const waiting = state.settled
     state.settled = []
     releaseAll(waiting)

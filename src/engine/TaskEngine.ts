@@ -547,7 +547,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     const drain: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (settled) =>
       Effect.suspend(() => {
         state.settled.push(settled)
-        const idle = state.running.size === 0
+        const idle = state.running.size === 0 && state.claiming === 0
         const check = idle
           ? Effect.map(
             StoreRetry.untilDone(store.nextRunAt(state.names), "drain"),
@@ -590,7 +590,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     // -- shutdown (runs before the fibers above are interrupted) -----------------------------
     const allSettled: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (settled) =>
       Effect.suspend(() => {
-        if (state.running.size === 0) return Effect.void
+        if (state.running.size === 0 && state.claiming === 0) return Effect.void
         state.settled.push(settled)
         return Effect.zipRight(Deferred.await(settled), allSettled)
       }))

@@ -5,3 +5,4 @@
  */
 export * from "../services/ErrorReporter.js"
 export { layerMemory, make as makeMemory } from "./MemoryErrorReporter.js"
+export { layerSql, make as makeSql, type SqlErrorReporterOptions } from "./SqlErrorReporter.js"

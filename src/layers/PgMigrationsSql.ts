@@ -42,7 +42,8 @@ CREATE TABLE task_status (
   started_at       timestamptz,
   finished_at      timestamptz,
   updated_at       timestamptz NOT NULL,
-  -- the lease of a processing task: who runs it, and until when nobody else may
+  -- the lease of a processing task: who runs it, and until when nobody else may; both are set
+  -- exactly while the task is processing
   locked_by        text,
   locked_until     timestamptz,
   idempotency_key  text,
@@ -193,6 +194,11 @@ $$;
 -- it with heartbeats while the attempt runs and ends it by settling. A lease that runs out makes
 -- the task claimable by anyone again (at-least-once delivery).
 --
+-- \`locked_by\` is set exactly while a task is processing (every function keeps it so), and "the
+-- owner holds the task" is tested as \`locked_by = owner\` alone: a test of \`status\` as well would
+-- let the planner read every processing row through task_status_lease_idx instead of finding
+-- the few rows at hand by primary key.
+--
 -- Claims, heartbeats and progress commit asynchronously (\`synchronous_commit = off\`): losing
 -- one in a database crash only shortens a lease or forgets that an attempt started, so the task
 -- runs again, as at-least-once delivery allows. Settlements commit synchronously unless the
@@ -203,6 +209,11 @@ $$;
 -- \`p_lease_ms\`: pending and due tasks by the aged priority key, then submission order. Tasks
 -- whose lease expired go back to pending first (due now), so they are claimed again. Each claimed
 -- task's \`attempt\` is incremented. Returns the claimed records, in claim order.
+--
+-- The claim must walk task_status_claim_idx in order and stop after \`p_limit\` rows. A queue's
+-- statistics are always stale, and the planner, misled, may sort every due row instead (one
+-- claim then costs O(backlog)): sorting is switched off for this function. (So is JIT, which the
+-- resulting cost estimates would otherwise trigger at every call.)
 CREATE FUNCTION task_claim(
   p_owner    text,
   p_names    text[],
@@ -213,6 +224,8 @@ CREATE FUNCTION task_claim(
 ) RETURNS SETOF task_status
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
+SET enable_sort = off
+SET jit = off
 AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
@@ -266,7 +279,7 @@ BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   WITH held AS (
     SELECT t.id, t.cancel_requested FROM task_status t
-    WHERE t.id = ANY (p_ids) AND t.status = 'processing' AND t.locked_by = p_owner
+    WHERE t.id = ANY (p_ids) AND t.locked_by = p_owner
     FOR UPDATE
   ), extended AS (
     UPDATE task_status t
@@ -284,13 +297,17 @@ END
 $$;
 
 -- Records progress (0..100) of processing tasks, given as a JSON array of { id, owner, progress };
--- only the owner's, and only changes. Returns the changed records.
+-- only the owner's, and only changes. Returns the changed records. (As in task_settle, each
+-- update finds its row by primary key: hash and merge joins would read every processing row.)
 CREATE FUNCTION task_set_progress(
   p_updates jsonb,
   p_now     timestamptz DEFAULT NULL
 ) RETURNS SETOF task_status
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET jit = off
 AS $$
 DECLARE
   v_now timestamptz := coalesce(p_now, now());
@@ -303,7 +320,7 @@ BEGIN
     SELECT e.value ->> 'id' AS id, e.value ->> 'owner' AS owner, (e.value ->> 'progress')::double precision AS progress
     FROM jsonb_array_elements(p_updates) AS e(value)
   ) u
-  WHERE t.id = u.id AND t.status = 'processing' AND t.locked_by = u.owner AND t.progress <> u.progress
+  WHERE t.id = u.id AND t.locked_by = u.owner AND t.progress <> u.progress
   RETURNING t.*;
 END
 $$;
@@ -315,9 +332,14 @@ $$;
 --   failed:    terminal, with \`error\`;
 --   cancelled: terminal (the attempt was interrupted by a cancel);
 --   retry:     pending again at \`run_at\` (the backoff), with \`error\`;
---   released:  pending again now (interrupted by a shutdown).
+--   released:  pending again now (interrupted by a shutdown);
+--   returned:  pending again in its old place, the claim undone (attempt - 1): a task claimed
+--              but never started (its claimer stopped waiting, or a claim-ahead went unused).
 -- \`progress\`, when given, is the attempt's last reported progress (throttled writes land here).
 -- Returns the settled records; a task not held by its owner is absent.
+--
+-- Each settlement finds its row by primary key (a nested loop over the batch): a hash or merge
+-- join would read every processing row of every instance, so they are switched off here.
 CREATE FUNCTION task_settle(
   p_settlements jsonb,
   p_now         timestamptz DEFAULT NULL,
@@ -326,6 +348,9 @@ CREATE FUNCTION task_settle(
 ) RETURNS SETOF task_status
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET jit = off
 AS $$
 DECLARE
   v_now     timestamptz := coalesce(p_now, now());
@@ -337,7 +362,7 @@ BEGIN
   END IF;
   SELECT e.value ->> 'outcome' INTO v_bad
   FROM jsonb_array_elements(p_settlements) AS e(value)
-  WHERE NOT coalesce(e.value ->> 'outcome' IN ('completed', 'failed', 'cancelled', 'retry', 'released'), false)
+  WHERE NOT coalesce(e.value ->> 'outcome' IN ('completed', 'failed', 'cancelled', 'retry', 'released', 'returned'), false)
   LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'task_settle: unknown outcome %', coalesce(v_bad, 'null');
@@ -354,7 +379,8 @@ BEGIN
     FROM jsonb_array_elements(p_settlements) AS e(value)
   ), settled AS (
     UPDATE task_status t
-    SET status = CASE WHEN s.outcome IN ('retry', 'released') THEN 'pending' ELSE s.outcome END,
+    SET status = CASE WHEN s.outcome IN ('retry', 'released', 'returned') THEN 'pending' ELSE s.outcome END,
+        attempt = CASE WHEN s.outcome = 'returned' THEN greatest(t.attempt - 1, 0) ELSE t.attempt END,
         progress = CASE WHEN s.outcome = 'completed' THEN 100 ELSE coalesce(s.progress, t.progress) END,
         result = CASE WHEN s.outcome = 'completed' THEN s.result ELSE t.result END,
         error = CASE s.outcome WHEN 'completed' THEN NULL WHEN 'failed' THEN s.error WHEN 'retry' THEN s.error
@@ -369,13 +395,13 @@ BEGIN
         locked_by = NULL,
         locked_until = NULL
     FROM s
-    WHERE t.id = s.id AND t.status = 'processing' AND t.locked_by = s.owner
+    WHERE t.id = s.id AND t.locked_by = s.owner
     RETURNING t.*
   )
   SELECT * FROM settled;
   SELECT EXISTS (
     SELECT 1 FROM jsonb_array_elements(p_settlements) AS e(value)
-    WHERE e.value ->> 'outcome' IN ('retry', 'released')
+    WHERE e.value ->> 'outcome' IN ('retry', 'released', 'returned')
   ) INTO v_pending;
   IF v_pending THEN
     PERFORM pg_notify(current_schema() || '.task_status', 'retry');

@@ -5,3 +5,4 @@
  */
 export * from "../services/TaskMetrics.js"
 export { layerMemory, make as makeMemory } from "./MemoryTaskMetrics.js"
+export { layerSql, make as makeSql, type SqlTaskMetricsOptions } from "./SqlTaskMetrics.js"

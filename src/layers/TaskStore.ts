@@ -5,3 +5,10 @@
  */
 export * from "../services/TaskStore.js"
 export { layerMemory, layerMemoryWith, make as makeMemory, type MemoryTaskStoreOptions } from "./MemoryTaskStore.js"
+export {
+  layerPostgres,
+  layerPostgresConfig,
+  make as makePostgres,
+  type PgTaskStoreOptions
+} from "./PgTaskStore.js"
+export { type SqlTaskStoreOptions } from "./SqlTaskStore.js"

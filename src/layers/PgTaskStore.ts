@@ -1,0 +1,291 @@
+/**
+ * The PostgreSQL `TaskStore` (@effect/sql-pg): durable tasks that several engine instances share.
+ * Building the layer applies the migrations (`PgMigrations`) to its schema; every operation then
+ * calls one of the SQL functions they define (`TaskFunctions`), coalesced and throttled by
+ * `SqlTaskStore`. New work from other instances arrives by LISTEN on `<schema>.task_status`.
+ *
+ * The listener of a channel is shared by every store of the process on the same `PgClient`
+ * (@effect/sql-pg's `listen` UNLISTENs the channel when any one subscriber stops). It goes through
+ * these states:
+ * - *starting*: LISTEN sent; it NOTIFYs a ping every 100 ms until one comes back, since LISTEN
+ *   gives no ready signal; then it emits one wake-up, for work that arrived meanwhile;
+ * - *live*: each notification (but pings) is a wake-up; after `listenCheckInterval` of silence
+ *   it pings, and a ping that does not come back within 5 s means the connection died unseen;
+ * - *restarting*: on any failure it waits a second and starts again. Engines poll meanwhile.
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { ConfigError, Scope } from "effect"
+import { Cause, Config, Duration, Effect, Fiber, Layer, PubSub, Stream } from "effect"
+import { globalValue } from "effect/GlobalValue"
+import { StoreUnavailable } from "../services/TaskError.js"
+import { TaskStore } from "../services/TaskStore.js"
+import * as PgMigrations from "./PgMigrations.js"
+import type { SqlTaskStoreOptions } from "./SqlTaskStore.js"
+import * as SqlTaskStore from "./SqlTaskStore.js"
+import type { Args, FunctionCaller, Name, ParamType, Results } from "./TaskFunctions.js"
+import { signatures } from "./TaskFunctions.js"
+
+/**
+ * Options of the Postgres store: those of every SQL store, and where it lives. Every field is
+ * optional; defaults in brackets.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgTaskStoreOptions extends SqlTaskStoreOptions {
+  /** The schema of the tables and functions, created if missing ["public"]. */
+  readonly schema?: string | undefined
+  /** Apply the migrations when the layer is built [true]. */
+  readonly migrate?: boolean | undefined
+  /** LISTEN for new work from other instances [true]; without it, engines find it by polling. */
+  readonly listen?: boolean | undefined
+  /** How long a silent LISTEN connection goes before it is checked with a ping ["30 seconds"]. */
+  readonly listenCheckInterval?: Duration.DurationInput | undefined
+}
+
+/** Why a SQL call failed, in words a person can act on. */
+const reasonOf = (error: SqlError): string => {
+  const cause = error.cause
+  if (cause instanceof Error) {
+    const code = (cause as { readonly code?: unknown }).code
+    return `${error.message}: ${cause.message}${typeof code === "string" ? ` (${code})` : ""}`
+  }
+  return error.message
+}
+
+const encodeParam = (type: ParamType, value: unknown): unknown =>
+  value === null || value === undefined ? null : type === "jsonb" ? JSON.stringify(value) : value
+
+/**
+ * Calls the SQL functions through a `PgClient`, by name with named arguments:
+ * `SELECT * FROM "<schema>".task_claim(p_owner => $1::text, ...)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCaller = (sql: PgClient.PgClient, schema: string): FunctionCaller => {
+  PgMigrations.validateSchema(schema)
+  const texts = new Map<string, string>()
+  for (const name of Object.keys(signatures) as Array<Name>) {
+    const signature = signatures[name]
+    const args = signature.params.map(([param, type], i) => `${param} => $${i + 1}::${type}`).join(", ")
+    const call = `"${schema}".${name}(${args})`
+    texts.set(name, signature.returns === "rows" ? `SELECT * FROM ${call}` : `SELECT ${call} AS value`)
+  }
+  const call = <F extends Name>(name: F, args: Args[F]): Effect.Effect<Results[F], StoreUnavailable> =>
+    Effect.suspend(() => {
+      const signature = signatures[name]
+      let values: Array<unknown>
+      try {
+        values = signature.params.map(([param, type]) => encodeParam(type, (args as Record<string, unknown>)[param]))
+      } catch (error) {
+        // JSON.stringify refuses a value (a bigint, a cycle): the store cannot hold it
+        return Effect.fail(new StoreUnavailable({ operation: name, reason: `argument is not JSON: ${String(error)}` }))
+      }
+      return sql.unsafe<Record<string, unknown>>(texts.get(name)!, values).pipe(
+        Effect.map((rows) => (signature.returns === "rows" ? rows : rows[0]?.value ?? null) as Results[F]),
+        Effect.mapError((error) => new StoreUnavailable({ operation: name, reason: reasonOf(error) }))
+      )
+    })
+  return { call }
+}
+
+// -- the shared listener ---------------------------------------------------------------------
+
+interface Listener {
+  refs: number
+  readonly pubsub: PubSub.PubSub<void>
+  fiber: Fiber.RuntimeFiber<never> | undefined
+}
+
+// Process-wide on purpose: one LISTEN per channel and client, whatever the number of stores.
+const listeners = globalValue(Symbol.for("effect-tasks/PgTaskStore/listeners"), () => ({
+  byClient: new WeakMap<PgClient.PgClient, Map<string, Listener>>(),
+  lock: Effect.unsafeMakeSemaphore(1)
+}))
+
+/** One LISTEN session: starting, then live, until it fails. */
+const session = (
+  sql: PgClient.PgClient,
+  channel: string,
+  pubsub: PubSub.PubSub<void>,
+  checkMillis: number
+): Effect.Effect<never, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    let lastHeard = Number.NEGATIVE_INFINITY
+    const ping = sql`SELECT pg_notify(${channel}, 'ping')`
+    const stream = yield* Effect.forkScoped(
+      Stream.runForEach(sql.listen(channel), (payload) =>
+        Effect.suspend(() => {
+          lastHeard = clock.unsafeCurrentTimeMillis()
+          return payload === "ping" ? Effect.void : PubSub.publish(pubsub, undefined)
+        }))
+    )
+    const heard = Effect.sync(() => lastHeard > Number.NEGATIVE_INFINITY)
+    const started = Effect.repeat(Effect.zipRight(ping, Effect.sleep(Duration.millis(100))), {
+      until: () => lastHeard > Number.NEGATIVE_INFINITY
+    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => "LISTEN never answered" }))
+    yield* Effect.zipRight(Effect.flatMap(heard, (done) => (done ? Effect.void : started)), PubSub.publish(pubsub, undefined))
+    const check: Effect.Effect<void, unknown> = Effect.suspend(() => {
+      const silent = clock.unsafeCurrentTimeMillis() - lastHeard
+      if (silent < checkMillis) return Effect.sleep(Duration.millis(checkMillis - silent))
+      const before = lastHeard
+      return Effect.zipRight(
+        ping,
+        Effect.repeat(Effect.sleep(Duration.millis(100)), { until: () => lastHeard !== before }).pipe(
+          Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => "LISTEN connection went silent" })
+        )
+      )
+    })
+    return yield* Effect.raceFirst(
+      Effect.forever(check),
+      Effect.flatMap(Fiber.await(stream), () => Effect.fail("LISTEN stream ended"))
+    )
+  })
+
+const runListener = (
+  sql: PgClient.PgClient,
+  channel: string,
+  pubsub: PubSub.PubSub<void>,
+  checkMillis: number
+): Effect.Effect<never> =>
+  Effect.forever(
+    Effect.scoped(session(sql, channel, pubsub, checkMillis)).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.zipRight(
+          Effect.logDebug(`LISTEN ${channel} restarting`, Cause.pretty(cause)),
+          Effect.sleep(Duration.seconds(1))
+        )
+      )
+    )
+  )
+
+const acquireListener = (
+  sql: PgClient.PgClient,
+  channel: string,
+  checkMillis: number
+): Effect.Effect<PubSub.PubSub<void>, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    listeners.lock.withPermits(1)(Effect.gen(function*() {
+      let byChannel = listeners.byClient.get(sql)
+      if (byChannel === undefined) {
+        byChannel = new Map()
+        listeners.byClient.set(sql, byChannel)
+      }
+      let listener = byChannel.get(channel)
+      if (listener === undefined) {
+        listener = { refs: 0, pubsub: yield* PubSub.sliding<void>(1), fiber: undefined }
+        byChannel.set(channel, listener)
+      }
+      listener.refs++
+      if (listener.fiber === undefined) {
+        // forked from an uninterruptible acquire: made interruptible, or it could never be stopped
+        listener.fiber = yield* Effect.forkDaemon(
+          Effect.interruptible(runListener(sql, channel, listener.pubsub, checkMillis))
+        )
+      }
+      return listener
+    })),
+    (listener) =>
+      listeners.lock.withPermits(1)(Effect.suspend(() => {
+        listener.refs--
+        if (listener.refs > 0 || listener.fiber === undefined) return Effect.void
+        const fiber = listener.fiber
+        listener.fiber = undefined
+        listeners.byClient.get(sql)?.delete(channel)
+        // UNLISTEN on a dead connection may never answer: do not wait for it long
+        return Effect.ignore(Effect.timeout(Effect.interruptible(Fiber.interrupt(fiber)), Duration.seconds(2)))
+      }))
+  ).pipe(Effect.map((listener) => listener.pubsub))
+
+/**
+ * Wake-ups from LISTEN on a channel, through the process's shared listener of that channel.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const wakeups = (
+  sql: PgClient.PgClient,
+  channel: string,
+  checkInterval: Duration.DurationInput = "30 seconds"
+): Stream.Stream<void> =>
+  Stream.unwrapScoped(
+    Effect.map(
+      acquireListener(sql, channel, Duration.toMillis(Duration.decode(checkInterval))),
+      (pubsub) => Stream.fromPubSub(pubsub)
+    )
+  )
+
+// -- the store -------------------------------------------------------------------------------
+
+/**
+ * Builds a Postgres store in the current scope: applies the migrations (unless `migrate: false`),
+ * then serves the port through the SQL functions.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: PgTaskStoreOptions = {}
+): Effect.Effect<TaskStore, StoreUnavailable, PgClient.PgClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const schema = PgMigrations.validateSchema(options.schema ?? PgMigrations.defaultSchema)
+    const sql = yield* PgClient.PgClient
+    if (options.migrate !== false) {
+      yield* Effect.provideService(PgMigrations.run(schema), SqlClient.SqlClient, sql)
+    }
+    const signals = options.listen === false
+      ? Stream.never
+      : wakeups(sql, PgMigrations.channelOf(schema), options.listenCheckInterval)
+    return yield* SqlTaskStore.make(makeCaller(sql, schema), signals, options)
+  })
+
+/**
+ * The Postgres store on the `PgClient` in context. Several engine instances (processes) on one
+ * database and schema share one queue: claims by `FOR UPDATE SKIP LOCKED` under leases that
+ * heartbeats extend; a task whose instance died runs again once its lease expires (at-least-once).
+ *
+ * @example
+ * import { PgClient } from "@effect/sql-pg"
+ * import { Layer, Redacted } from "effect"
+ * import { TaskEngine, TaskStore } from "effect-tasks"
+ *
+ * const Database = PgClient.layer({ url: Redacted.make("postgres://app:secret@127.0.0.1:5432/app") })
+ * const Engine = TaskEngine.layer({ maxConcurrent: 10 }).pipe(
+ *   Layer.provide(TaskStore.layerPostgres({ schema: "public" })),
+ *   Layer.provide(Database)
+ * )
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPostgres = (options: PgTaskStoreOptions = {}): Layer.Layer<TaskStore, StoreUnavailable, PgClient.PgClient> => {
+  PgMigrations.validateSchema(options.schema ?? PgMigrations.defaultSchema)
+  return Layer.scoped(TaskStore, make(options))
+}
+
+/**
+ * The Postgres store and its `PgClient`, connecting to the URL in the `DATABASE_URL` config
+ * (environment variable). The `PgClient` (and `SqlClient`) are provided too, for the SQL error
+ * reporter and metrics.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPostgresConfig = (
+  options: PgTaskStoreOptions = {}
+): Layer.Layer<TaskStore | PgClient.PgClient | SqlClient.SqlClient, StoreUnavailable | ConfigError.ConfigError> =>
+  layerPostgres(options).pipe(
+    Layer.provideMerge(
+      PgClient.layerConfig({ url: Config.redacted("DATABASE_URL") }).pipe(
+        Layer.mapError((error): StoreUnavailable | ConfigError.ConfigError =>
+          error._tag === "SqlError" ? new StoreUnavailable({ operation: "connect", reason: reasonOf(error) }) : error
+        )
+      )
+    )
+  )

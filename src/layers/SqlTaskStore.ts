@@ -1,0 +1,512 @@
+/**
+ * A `TaskStore` over the SQL functions of the migrations, whatever the driver (`FunctionCaller`):
+ * the part of `layerPostgres` that a Supabase store shares. The lifecycle logic is in SQL; this
+ * module decides how often to call it:
+ *
+ * - claims are coalesced: concurrent `claim` calls of one owner (an engine's workers each ask for
+ *   one task) become one `task_claim` of their summed limits, whose rows are shared out in order;
+ *   with `prefetch`, a claim also takes that many tasks more, kept in a local buffer from which
+ *   the next claims are answered at once (see `SqlTaskStoreOptions.prefetch`);
+ * - settlements are coalesced the same way into one `task_settle`, each task keeping its own
+ *   outcome and each caller getting its own record;
+ * - progress writes are throttled: at most one `task_set_progress` per `progressInterval` for the
+ *   whole store (the first at once, later ones batched), and an attempt's last progress always
+ *   lands, with its settlement if not before;
+ * - `subscribe` sees the changes this store makes (its own writes), not other processes'.
+ *
+ * @since 0.1.0
+ */
+import type { Scope, Stream } from "effect"
+import { Duration, Effect, Exit, Option, PubSub, Stream as S } from "effect"
+import { StoreUnavailable } from "../services/TaskError.js"
+import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import type {
+  CancelResult,
+  ClaimOptions,
+  HeartbeatResult,
+  InsertResult,
+  RequeueResult,
+  Settlement
+} from "../services/TaskStore.js"
+import { TaskStore } from "../services/TaskStore.js"
+import * as Batcher from "./Batcher.js"
+import type { FunctionCaller, ProgressArg, SettleArg } from "./TaskFunctions.js"
+import { toDate, toRecord } from "./TaskFunctions.js"
+
+/**
+ * Options of a SQL-backed store. Every field is optional; defaults in brackets.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqlTaskStoreOptions {
+  /**
+   * How much waiting one priority level is worth, as in `layerMemory` [60,000 ms]. Every instance
+   * sharing a queue should use the same value.
+   */
+  readonly priorityAgingMillis?: number | undefined
+  /**
+   * Whose clock decides when tasks are due and leases expire: the database's `now()` (one clock
+   * for every instance) or the Effect `Clock` of this process (so `TestClock` drives it) ["database"].
+   */
+  readonly time?: "database" | "clock" | undefined
+  /** The least time between two progress writes of this store ["500 millis"]. */
+  readonly progressInterval?: Duration.DurationInput | undefined
+  /**
+   * Whether settlements wait for the WAL flush (`synchronous_commit`) [true]. `false` is faster and
+   * still at-least-once: a database crash may forget the last few hundred milliseconds of
+   * settlements, and those tasks run again.
+   */
+  readonly synchronousSettle?: boolean | undefined
+  /** The most claims or settlements in one statement [500]. */
+  readonly maxBatch?: number | undefined
+  /** Statements of one kind (claims, settlements) in flight at once [2]. */
+  readonly maxInFlight?: number | undefined
+  /**
+   * How many tasks a claim takes ahead of demand, per owner [0: none]. Busy engines then claim
+   * one statement for many tasks. What it costs: a task claimed ahead shows as `processing`
+   * (leased, attempt counted) before it starts; it goes back to the queue, its claim undone, if
+   * it waits longer than half its lease or when the store closes; and the ahead-claims of a busy
+   * instance are tasks other instances do not get. A cancel reaches it once it runs. For
+   * `nextRunAt`, hence the engine's timer and `drain`, a task claimed ahead is due now: give each
+   * engine a store of its own when prefetching.
+   */
+  readonly prefetch?: number | undefined
+}
+
+/** A port settlement, or the store's own undoing of a claim whose task never started. */
+type Outcome = Settlement | { readonly _tag: "Returned" }
+
+interface SettleInput {
+  readonly id: TaskId
+  readonly owner: string
+  readonly settlement: Outcome
+  readonly progress: number | undefined
+}
+
+/** A task claimed ahead of demand, waiting in the store for a claim. */
+interface Buffered {
+  readonly record: TaskRecord
+  /** Local clock, when it was claimed: it goes back once half its lease is gone. */
+  readonly claimedAt: number
+}
+
+const claimKey = (options: ClaimOptions): string =>
+  `${options.owner}\u0000${options.leaseMillis}\u0000${options.names.join("\u0000")}`
+
+const failAll = <A, B>(
+  requests: ReadonlyArray<Batcher.Request<A, B, StoreUnavailable>>,
+  error: StoreUnavailable
+): void => {
+  const exit = Exit.fail(error)
+  for (const request of requests) request.complete(exit)
+}
+
+// written out, not spread: this runs for every settlement
+const settleArg = (input: SettleInput): SettleArg => {
+  const { id, owner, progress, settlement } = input
+  switch (settlement._tag) {
+    case "Completed":
+      return { id, owner, outcome: "completed", result: settlement.result }
+    case "Failed":
+      return progress === undefined
+        ? { id, owner, outcome: "failed", error: settlement.error }
+        : { id, owner, outcome: "failed", error: settlement.error, progress }
+    case "Cancelled":
+      return progress === undefined ? { id, owner, outcome: "cancelled" } : { id, owner, outcome: "cancelled", progress }
+    case "Retry": {
+      const runAt = settlement.runAt.toISOString()
+      return progress === undefined
+        ? { id, owner, outcome: "retry", run_at: runAt, error: settlement.error }
+        : { id, owner, outcome: "retry", run_at: runAt, error: settlement.error, progress }
+    }
+    case "Released":
+      return progress === undefined ? { id, owner, outcome: "released" } : { id, owner, outcome: "released", progress }
+    case "Returned":
+      return { id, owner, outcome: "returned" }
+  }
+}
+
+const cancelResults: ReadonlyArray<CancelResult> = ["cancelled", "requested", "finished", "notFound"]
+const requeueResults: ReadonlyArray<RequeueResult> = ["requeued", "notFinished", "notFound"]
+
+const oneOf = <A extends string>(operation: string, allowed: ReadonlyArray<A>, value: string) =>
+  (allowed as ReadonlyArray<string>).includes(value)
+    ? Effect.succeed(value as A)
+    : Effect.fail(new StoreUnavailable({ operation, reason: `unexpected answer ${JSON.stringify(value)}` }))
+
+/**
+ * Builds a store over the SQL functions; its fibers (batch dispatchers, progress flushes) live as
+ * long as the scope. `wakeups` is the driver's signal of new work from other instances.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  caller: FunctionCaller,
+  wakeups: Stream.Stream<void>,
+  options: SqlTaskStoreOptions = {}
+): Effect.Effect<TaskStore, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const agingMillis = options.priorityAgingMillis ?? 60_000
+    const progressMillis = Duration.toMillis(Duration.decode(options.progressInterval ?? "500 millis"))
+    const synchronous = options.synchronousSettle ?? true
+    const maxBatch = options.maxBatch ?? 500
+    const maxInFlight = options.maxInFlight ?? 2
+    const clock = yield* Effect.clock
+    const scope = yield* Effect.scope
+    const now: () => Date | null = options.time === "clock"
+      ? () => new Date(clock.unsafeCurrentTimeMillis())
+      : () => null
+    const pubsub = yield* PubSub.unbounded<TaskRecord>()
+    let subscribers = 0
+
+    const publish = (records: ReadonlyArray<TaskRecord>): void => {
+      if (subscribers > 0) for (const record of records) pubsub.unsafeOffer(record)
+    }
+    const publishCurrent = (id: TaskId): Effect.Effect<void> =>
+      subscribers === 0 ? Effect.void : Effect.ignore(Effect.map(get(id), (record) => publish(Option.toArray(record))))
+
+    // -- reads ---------------------------------------------------------------------------------
+    const get = (id: TaskId): Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable> =>
+      Effect.map(caller.call("task_get", { p_id: id }), (rows) => Option.map(Option.fromNullable(rows[0]), toRecord))
+
+    const list = (filter: TaskFilter): Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable> => {
+      const statuses = filter.status === undefined
+        ? null
+        : typeof filter.status === "string"
+        ? [filter.status]
+        : filter.status
+      const limit = filter.limit === undefined || filter.limit === Number.POSITIVE_INFINITY
+        ? null
+        : Math.max(0, Math.floor(filter.limit))
+      return Effect.map(
+        caller.call("task_list", {
+          p_statuses: statuses,
+          p_name: filter.name ?? null,
+          p_limit: limit,
+          p_cursor: filter.cursor ?? null
+        }),
+        (rows) => rows.map(toRecord)
+      )
+    }
+
+    // -- insert --------------------------------------------------------------------------------
+    const insert = (tasks: ReadonlyArray<NewTask>): Effect.Effect<ReadonlyArray<InsertResult>, StoreUnavailable> =>
+      Effect.suspend(() => {
+        if (tasks.length === 0) return Effect.succeed([])
+        const args = tasks.map((task) => ({
+          id: task.id,
+          name: task.name,
+          payload: task.payload,
+          priority: task.priority,
+          run_at: task.runAt.toISOString(),
+          idempotency_key: task.idempotencyKey
+        }))
+        return Effect.flatMap(
+          caller.call("task_insert", { p_tasks: args, p_now: now(), p_aging_ms: agingMillis }),
+          (rows) => {
+            const results: Array<InsertResult> = []
+            const inserted: Array<TaskRecord> = []
+            for (let i = 0; i < tasks.length; i++) {
+              const row = rows[i]
+              const task = tasks[i]!
+              if (row === undefined || row.id === null) {
+                // the task holding the key was deleted between our insert and our lookup
+                return Effect.fail(
+                  new StoreUnavailable({ operation: "insert", reason: "idempotency key race with a cleanup; retry" })
+                )
+              }
+              results.push({ id: row.id as TaskId, inserted: row.inserted })
+              if (row.inserted && subscribers > 0) {
+                const createdAt = toDate(row.created_at) ?? new Date(clock.unsafeCurrentTimeMillis())
+                inserted.push({
+                  id: task.id,
+                  name: task.name,
+                  payload: task.payload,
+                  status: "pending",
+                  attempt: 0,
+                  progress: 0,
+                  result: null,
+                  error: null,
+                  priority: task.priority,
+                  runAt: task.runAt,
+                  createdAt,
+                  startedAt: null,
+                  finishedAt: null,
+                  updatedAt: createdAt,
+                  lockedBy: null,
+                  lockedUntil: null,
+                  idempotencyKey: task.idempotencyKey
+                })
+              }
+            }
+            publish(inserted)
+            return Effect.succeed(results)
+          }
+        )
+      })
+
+    // -- settle (coalesced) ----------------------------------------------------------------------
+    type SettleRequest = Batcher.Request<SettleInput, Option.Option<TaskRecord>, StoreUnavailable>
+    const settleBatch = (batch: ReadonlyArray<SettleRequest>): Effect.Effect<void> => {
+      // one settlement per task and statement; a repeated id (never from an engine) goes next
+      const seen = new Set<string>()
+      const now_: Array<SettleRequest> = []
+      const later: Array<SettleRequest> = []
+      for (const request of batch) {
+        if (seen.has(request.input.id)) later.push(request)
+        else {
+          seen.add(request.input.id)
+          now_.push(request)
+        }
+      }
+      const call = caller.call("task_settle", {
+        p_settlements: now_.map((request) => settleArg(request.input)),
+        p_now: now(),
+        p_aging_ms: agingMillis,
+        p_synchronous: synchronous
+      }).pipe(
+        Effect.matchEffect({
+          onFailure: (error) => Effect.sync(() => failAll(now_, error)),
+          onSuccess: (rows) =>
+            Effect.sync(() => {
+              const byId = new Map<string, TaskRecord>()
+              for (const row of rows) byId.set(row.id, toRecord(row))
+              for (const request of now_) {
+                request.complete(Exit.succeed(Option.fromNullable(byId.get(request.input.id))))
+              }
+              publish(Array.from(byId.values()))
+            })
+        })
+      )
+      return later.length === 0 ? call : Effect.zipRight(call, settleBatch(later))
+    }
+    const settler = yield* Batcher.make({ execute: settleBatch, maxInFlight, maxBatch })
+
+    // -- claim (coalesced, and ahead of demand with `prefetch`) -----------------------------------
+    type ClaimRequest = Batcher.Request<ClaimOptions, ReadonlyArray<TaskRecord>, StoreUnavailable>
+    interface Buffer {
+      readonly owner: string
+      readonly leaseMillis: number
+      readonly items: Array<Buffered>
+    }
+    const prefetch = Math.max(0, Math.floor(options.prefetch ?? 0))
+    const buffers = new Map<string, Buffer>()
+    /** Undoes the claims of tasks that never started: back to the queue, in their old place. */
+    const giveBack = (owner: string, records: ReadonlyArray<TaskRecord>): Effect.Effect<void> =>
+      Effect.forEach(
+        records,
+        (record) =>
+          Effect.ignore(settler.submit({ id: record.id, owner, settlement: { _tag: "Returned" }, progress: undefined })),
+        { concurrency: "unbounded", discard: true }
+      )
+    /** Removes the buffered tasks that have used half their lease, for giving back. */
+    const takeStale = (buffer: Buffer, now_: number): Array<TaskRecord> => {
+      const cutoff = now_ - buffer.leaseMillis / 2
+      const stale: Array<TaskRecord> = []
+      for (let i = buffer.items.length - 1; i >= 0; i--) {
+        if (buffer.items[i]!.claimedAt <= cutoff) stale.push(...buffer.items.splice(i, 1).map((b) => b.record))
+      }
+      return stale
+    }
+    const claimGroup = (key: string, group: ReadonlyArray<ClaimRequest>): Effect.Effect<void> => {
+      const first = group[0]!.input
+      let wanted = 0
+      for (const request of group) wanted += request.input.limit
+      const ahead = prefetch === 0 ? 0 : Math.max(0, prefetch - (buffers.get(key)?.items.length ?? 0))
+      return caller.call("task_claim", {
+        p_owner: first.owner,
+        p_names: first.names,
+        p_limit: wanted + ahead,
+        p_lease_ms: Math.ceil(first.leaseMillis),
+        p_now: now(),
+        p_aging_ms: agingMillis
+      }).pipe(
+        Effect.matchEffect({
+          onFailure: (error) => Effect.sync(() => failAll(group, error)),
+          onSuccess: (rows) =>
+            Effect.suspend(() => {
+              const records = rows.map(toRecord)
+              const spare: Array<TaskRecord> = []
+              let next = 0
+              for (const request of group) {
+                const share = records.slice(next, next + request.input.limit)
+                next += request.input.limit
+                if (request.abandoned) spare.push(...share)
+                else request.complete(Exit.succeed(share))
+              }
+              spare.push(...records.slice(next))
+              publish(records)
+              if (spare.length === 0) return Effect.void
+              if (prefetch === 0) return giveBack(first.owner, spare)
+              let buffer = buffers.get(key)
+              if (buffer === undefined) {
+                buffer = { owner: first.owner, leaseMillis: first.leaseMillis, items: [] }
+                buffers.set(key, buffer)
+              }
+              const claimedAt = clock.unsafeCurrentTimeMillis()
+              for (const record of spare) buffer.items.push({ record, claimedAt })
+              return Effect.void
+            })
+        })
+      )
+    }
+    const claimBatch = (batch: ReadonlyArray<ClaimRequest>): Effect.Effect<void> => {
+      const groups = new Map<string, Array<ClaimRequest>>()
+      for (const request of batch) {
+        if (request.abandoned) continue
+        const key = claimKey(request.input)
+        const group = groups.get(key)
+        if (group === undefined) groups.set(key, [request])
+        else group.push(request)
+      }
+      return Effect.forEach(groups, ([key, group]) => claimGroup(key, group), { concurrency: "unbounded", discard: true })
+    }
+    const claimer = yield* Batcher.make({ execute: claimBatch, maxInFlight, maxBatch })
+    const claim = (options: ClaimOptions): Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable> =>
+      Effect.suspend(() => {
+        if (options.limit <= 0 || options.names.length === 0) return Effect.succeed([])
+        const buffer = prefetch === 0 ? undefined : buffers.get(claimKey(options))
+        if (buffer === undefined || buffer.items.length === 0) return claimer.submit(options)
+        const stale = takeStale(buffer, clock.unsafeCurrentTimeMillis())
+        const taken = buffer.items.splice(0, options.limit).map((b) => b.record)
+        const back = stale.length === 0 ? Effect.void : Effect.forkIn(giveBack(options.owner, stale), scope)
+        return Effect.zipRight(back, taken.length > 0 ? Effect.succeed(taken) : claimer.submit(options))
+      })
+    if (prefetch > 0) {
+      // tasks claimed ahead and not taken go back before their lease runs out, and when we close
+      const sweep = Effect.suspend(() => {
+        const now_ = clock.unsafeCurrentTimeMillis()
+        return Effect.forEach(buffers.values(), (buffer) => giveBack(buffer.owner, takeStale(buffer, now_)), {
+          discard: true
+        })
+      })
+      yield* Effect.forkScoped(Effect.interruptible(Effect.forever(Effect.zipRight(Effect.sleep("1 second"), sweep))))
+      yield* Effect.addFinalizer(() =>
+        Effect.forEach(buffers.values(), (buffer) => giveBack(buffer.owner, buffer.items.splice(0).map((b) => b.record)), {
+          discard: true
+        })
+      )
+    }
+
+    // -- progress (throttled) --------------------------------------------------------------------
+    // by task and owner: a stale owner's progress must not replace the holder's
+    const pendingProgress = new Map<string, ProgressArg>()
+    const progressKey = (id: string, owner: string): string => `${id}\u0000${owner}`
+    let lastWrite = Number.NEGATIVE_INFINITY
+    let writing = false
+    let scheduled = false
+    const writeProgress = (updates: ReadonlyArray<ProgressArg>): Effect.Effect<void, StoreUnavailable> =>
+      Effect.map(
+        caller.call("task_set_progress", { p_updates: updates, p_now: now() }),
+        (rows) => publish(rows.map(toRecord))
+      )
+    const takePending = (): ReadonlyArray<ProgressArg> => {
+      const updates = Array.from(pendingProgress.values())
+      pendingProgress.clear()
+      lastWrite = clock.unsafeCurrentTimeMillis()
+      return updates
+    }
+    const trailingFlush: Effect.Effect<void> = Effect.suspend(() => {
+      scheduled = false
+      if (pendingProgress.size === 0) return Effect.void
+      return writeProgress(takePending()).pipe(
+        Effect.catchAll((error) => Effect.logDebug(`progress not recorded: ${error.reason}`))
+      )
+    })
+    const setProgress = (id: TaskId, owner: string, progress: number): Effect.Effect<void, StoreUnavailable> =>
+      Effect.suspend(() => {
+        pendingProgress.set(progressKey(id, owner), { id, owner, progress })
+        const elapsed = clock.unsafeCurrentTimeMillis() - lastWrite
+        if (elapsed >= progressMillis && !writing) {
+          // the leading write goes at once, and its caller sees it land
+          writing = true
+          return Effect.ensuring(writeProgress(takePending()), Effect.sync(() => {
+            writing = false
+          }))
+        }
+        if (scheduled) return Effect.void
+        scheduled = true
+        const wait = Math.max(0, progressMillis - elapsed)
+        const flush = Effect.interruptible(Effect.zipRight(Effect.sleep(Duration.millis(wait)), trailingFlush))
+        return Effect.asVoid(Effect.forkIn(flush, scope))
+      })
+
+    const settle = (id: TaskId, owner: string, settlement: Settlement) =>
+      Effect.suspend(() => {
+        const key = progressKey(id, owner)
+        const progress = pendingProgress.get(key)?.progress
+        pendingProgress.delete(key)
+        return settler.submit({ id, owner, settlement, progress })
+      })
+
+    // -- the rest ---------------------------------------------------------------------------------
+    const heartbeat = (
+      owner: string,
+      ids: ReadonlyArray<TaskId>,
+      leaseMillis: number
+    ): Effect.Effect<HeartbeatResult, StoreUnavailable> =>
+      ids.length === 0
+        ? Effect.succeed({ cancelled: [], lost: [] })
+        : Effect.map(
+          caller.call("task_heartbeat", { p_owner: owner, p_ids: ids, p_lease_ms: Math.ceil(leaseMillis), p_now: now() }),
+          (result) => ({ cancelled: result.cancelled as ReadonlyArray<TaskId>, lost: result.lost as ReadonlyArray<TaskId> })
+        )
+
+    const cancel = (id: TaskId): Effect.Effect<CancelResult, StoreUnavailable> =>
+      caller.call("task_cancel", { p_id: id, p_now: now() }).pipe(
+        Effect.flatMap((answer) => oneOf("task_cancel", cancelResults, answer)),
+        Effect.tap((result) => (result === "cancelled" ? publishCurrent(id) : Effect.void))
+      )
+
+    const requeue = (id: TaskId): Effect.Effect<RequeueResult, StoreUnavailable> =>
+      caller.call("task_requeue", { p_id: id, p_now: now(), p_aging_ms: agingMillis }).pipe(
+        Effect.flatMap((answer) => oneOf("task_requeue", requeueResults, answer)),
+        Effect.tap((result) => (result === "requeued" ? publishCurrent(id) : Effect.void))
+      )
+
+    const deleteFinishedBefore = (status: TaskStatus, cutoff: Date, limit: number) =>
+      caller.call("task_delete_finished", { p_status: status, p_before: cutoff, p_limit: Math.floor(limit) })
+
+    /** Whether tasks of these names wait in a buffer: for the engine they are due now. */
+    const bufferedFor = (names: ReadonlyArray<string>): boolean => {
+      for (const buffer of buffers.values()) {
+        if (buffer.items.some((b) => names.includes(b.record.name))) return true
+      }
+      return false
+    }
+    const nextRunAt = (names: ReadonlyArray<string>): Effect.Effect<Option.Option<Date>, StoreUnavailable> =>
+      Effect.map(caller.call("task_next_run_at", { p_names: names }), (value) => {
+        const next = toDate(value)
+        if (prefetch > 0 && bufferedFor(names)) {
+          const now_ = clock.unsafeCurrentTimeMillis()
+          return Option.some(next === null || next.getTime() > now_ ? new Date(now_) : next)
+        }
+        return Option.fromNullable(next)
+      })
+
+    const subscribe = Effect.gen(function*() {
+      const dequeue = yield* PubSub.subscribe(pubsub)
+      yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
+      return S.fromQueue(dequeue)
+    })
+
+    return TaskStore.of({
+      shared: true,
+      insert,
+      get,
+      list,
+      claim,
+      heartbeat,
+      setProgress,
+      settle,
+      cancel,
+      requeue,
+      deleteFinishedBefore,
+      nextRunAt,
+      pendingCount: caller.call("task_pending_count", {}),
+      subscribe,
+      wakeups
+    })
+  })

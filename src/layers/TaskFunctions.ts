@@ -1,0 +1,294 @@
+/**
+ * The SQL functions the migrations define (`task_insert`, `task_claim`, ...), as the TypeScript
+ * side sees them: each one's named parameters with their SQL types, the shape of their rows, and
+ * a `FunctionCaller`, the one thing a SQL-backed store needs from its driver. `layerPostgres`
+ * calls them through @effect/sql-pg; `layerSupabase` through `client.rpc(name, args)`: same
+ * names, same arguments, so the lifecycle logic lives once, in SQL.
+ *
+ * @since 0.1.0
+ */
+import type { Effect } from "effect"
+import type { StoreUnavailable } from "../services/TaskError.js"
+import type { TaskErrorInfo, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+
+/**
+ * The SQL type of a parameter, which tells a driver how to pass the value: `jsonb` values are
+ * plain JSON data, `timestamptz` values are `Date`s (or `null`: the database's `now()`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ParamType = "text" | "text[]" | "jsonb" | "timestamptz" | "bigint" | "integer" | "boolean"
+
+/**
+ * One task for `task_insert`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InsertArg {
+  readonly id: string
+  readonly name: string
+  readonly payload: unknown
+  readonly priority: number
+  /** ISO 8601. */
+  readonly run_at: string
+  readonly idempotency_key: string | null
+}
+
+/**
+ * One settlement for `task_settle`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SettleArg {
+  readonly id: string
+  readonly owner: string
+  /** `returned` undoes a claim whose task never started (see `task_settle`). */
+  readonly outcome: "completed" | "failed" | "cancelled" | "retry" | "released" | "returned"
+  readonly result?: unknown
+  readonly error?: TaskErrorInfo
+  /** ISO 8601; the retry's due time. */
+  readonly run_at?: string
+  /** The attempt's last progress, when a throttled write had not landed yet. */
+  readonly progress?: number
+}
+
+/**
+ * One progress update for `task_set_progress`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProgressArg {
+  readonly id: string
+  readonly owner: string
+  readonly progress: number
+}
+
+/**
+ * A row of `task_status` as a driver gives it: timestamps as `Date`s (pg) or ISO strings (JSON).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskRow {
+  readonly id: string
+  readonly name: string
+  readonly payload: unknown
+  readonly status: string
+  readonly attempt: number
+  readonly progress: number
+  readonly result: unknown
+  readonly error: unknown
+  readonly priority: number
+  readonly run_at: Date | string
+  readonly created_at: Date | string
+  readonly started_at: Date | string | null
+  readonly finished_at: Date | string | null
+  readonly updated_at: Date | string
+  readonly locked_by: string | null
+  readonly locked_until: Date | string | null
+  readonly idempotency_key: string | null
+}
+
+/**
+ * A row of `task_insert`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InsertRow {
+  readonly id: string | null
+  readonly inserted: boolean
+  readonly created_at: Date | string | null
+}
+
+/**
+ * The arguments of each function, by name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Args {
+  readonly task_insert: {
+    readonly p_tasks: ReadonlyArray<InsertArg>
+    readonly p_now: Date | null
+    readonly p_aging_ms: number
+  }
+  readonly task_cancel: { readonly p_id: string; readonly p_now: Date | null }
+  readonly task_requeue: { readonly p_id: string; readonly p_now: Date | null; readonly p_aging_ms: number }
+  readonly task_claim: {
+    readonly p_owner: string
+    readonly p_names: ReadonlyArray<string>
+    readonly p_limit: number
+    readonly p_lease_ms: number
+    readonly p_now: Date | null
+    readonly p_aging_ms: number
+  }
+  readonly task_heartbeat: {
+    readonly p_owner: string
+    readonly p_ids: ReadonlyArray<string>
+    readonly p_lease_ms: number
+    readonly p_now: Date | null
+  }
+  readonly task_set_progress: { readonly p_updates: ReadonlyArray<ProgressArg>; readonly p_now: Date | null }
+  readonly task_settle: {
+    readonly p_settlements: ReadonlyArray<SettleArg>
+    readonly p_now: Date | null
+    readonly p_aging_ms: number
+    readonly p_synchronous: boolean
+  }
+  readonly task_get: { readonly p_id: string }
+  readonly task_list: {
+    readonly p_statuses: ReadonlyArray<string> | null
+    readonly p_name: string | null
+    readonly p_limit: number | null
+    readonly p_cursor: string | null
+  }
+  readonly task_next_run_at: { readonly p_names: ReadonlyArray<string> }
+  readonly task_pending_count: Record<string, never>
+  readonly task_delete_finished: { readonly p_status: string; readonly p_before: Date; readonly p_limit: number }
+}
+
+/**
+ * What each function returns: rows (`SETOF` / `TABLE`) or one value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Results {
+  readonly task_insert: ReadonlyArray<InsertRow>
+  readonly task_cancel: string
+  readonly task_requeue: string
+  readonly task_claim: ReadonlyArray<TaskRow>
+  readonly task_heartbeat: { readonly cancelled: ReadonlyArray<string>; readonly lost: ReadonlyArray<string> }
+  readonly task_set_progress: ReadonlyArray<TaskRow>
+  readonly task_settle: ReadonlyArray<TaskRow>
+  readonly task_get: ReadonlyArray<TaskRow>
+  readonly task_list: ReadonlyArray<TaskRow>
+  readonly task_next_run_at: Date | string | null
+  readonly task_pending_count: number
+  readonly task_delete_finished: number
+}
+
+/**
+ * The name of a function the migrations define.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Name = keyof Args
+
+/**
+ * A function's signature: its parameters in order, with their SQL types, and whether it returns
+ * rows or one value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Signature<F extends Name> {
+  readonly params: ReadonlyArray<readonly [keyof Args[F] & string, ParamType]>
+  readonly returns: "rows" | "value"
+}
+
+/**
+ * Every function's signature, as the migrations declare it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const signatures: { readonly [F in Name]: Signature<F> } = {
+  task_insert: {
+    params: [["p_tasks", "jsonb"], ["p_now", "timestamptz"], ["p_aging_ms", "bigint"]],
+    returns: "rows"
+  },
+  task_cancel: { params: [["p_id", "text"], ["p_now", "timestamptz"]], returns: "value" },
+  task_requeue: { params: [["p_id", "text"], ["p_now", "timestamptz"], ["p_aging_ms", "bigint"]], returns: "value" },
+  task_claim: {
+    params: [
+      ["p_owner", "text"],
+      ["p_names", "text[]"],
+      ["p_limit", "integer"],
+      ["p_lease_ms", "bigint"],
+      ["p_now", "timestamptz"],
+      ["p_aging_ms", "bigint"]
+    ],
+    returns: "rows"
+  },
+  task_heartbeat: {
+    params: [["p_owner", "text"], ["p_ids", "text[]"], ["p_lease_ms", "bigint"], ["p_now", "timestamptz"]],
+    returns: "value"
+  },
+  task_set_progress: { params: [["p_updates", "jsonb"], ["p_now", "timestamptz"]], returns: "rows" },
+  task_settle: {
+    params: [["p_settlements", "jsonb"], ["p_now", "timestamptz"], ["p_aging_ms", "bigint"], [
+      "p_synchronous",
+      "boolean"
+    ]],
+    returns: "rows"
+  },
+  task_get: { params: [["p_id", "text"]], returns: "rows" },
+  task_list: {
+    params: [["p_statuses", "text[]"], ["p_name", "text"], ["p_limit", "integer"], ["p_cursor", "text"]],
+    returns: "rows"
+  },
+  task_next_run_at: { params: [["p_names", "text[]"]], returns: "value" },
+  task_pending_count: { params: [], returns: "value" },
+  task_delete_finished: {
+    params: [["p_status", "text"], ["p_before", "timestamptz"], ["p_limit", "integer"]],
+    returns: "value"
+  }
+}
+
+/**
+ * Calls one of the functions with named arguments. Fails with `StoreUnavailable` (operation: the
+ * function's name) when the database cannot be reached or refuses the call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FunctionCaller {
+  readonly call: <F extends Name>(name: F, args: Args[F]) => Effect.Effect<Results[F], StoreUnavailable>
+}
+
+const date = (value: Date | string): Date => (value instanceof Date ? value : new Date(value))
+
+const dateOrNull = (value: Date | string | null | undefined): Date | null =>
+  value === null || value === undefined ? null : date(value)
+
+/**
+ * A `Date` from a timestamp as a driver gives it, or `null`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const toDate: (value: Date | string | null | undefined) => Date | null = dateOrNull
+
+/**
+ * The record of a row. Rows come from our own functions, so this is a mapping, not a validation:
+ * it runs for every claimed and settled task and stays cheap.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const toRecord = (row: TaskRow): TaskRecord => ({
+  id: row.id as TaskId,
+  name: row.name,
+  payload: row.payload,
+  status: row.status as TaskStatus,
+  attempt: row.attempt,
+  progress: row.progress,
+  result: row.result,
+  error: row.error as TaskErrorInfo | null,
+  priority: row.priority,
+  runAt: date(row.run_at),
+  createdAt: date(row.created_at),
+  startedAt: dateOrNull(row.started_at),
+  finishedAt: dateOrNull(row.finished_at),
+  updatedAt: date(row.updated_at),
+  lockedBy: row.locked_by,
+  lockedUntil: dateOrNull(row.locked_until),
+  idempotencyKey: row.idempotency_key
+})

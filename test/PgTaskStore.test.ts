@@ -1,0 +1,310 @@
+/**
+ * The Postgres store: the TaskStore contract (in virtual time: `time: "clock"`), then what only a
+ * real database shows: migrations, concurrent claimers and inserters, LISTEN wake-ups, throttled
+ * progress, errors. Runs against `DATABASE_URL`, or the embedded PostgreSQL of the global setup;
+ * every test works in a schema of its own.
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { assert, describe, it, layer } from "@effect/vitest"
+import {
+  Chunk,
+  ConfigProvider,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Queue,
+  Schedule,
+  Scope,
+  Stream
+} from "effect"
+import * as PgMigrations from "../src/layers/PgMigrations.js"
+import * as PgTaskStore from "../src/layers/PgTaskStore.js"
+import type { NewTask, TaskId } from "../src/services/TaskRecord.js"
+import { TaskStore } from "../src/services/TaskStore.js"
+import { databaseUrl, freshSchema, PgClientLive } from "./support/Database.js"
+import { readMigrationFiles } from "./support/embedMigrations.js"
+import { taskStoreContract } from "./TaskStoreContract.js"
+
+const id = (value: string): TaskId => value as TaskId
+
+const task = (taskId: string, options: Partial<NewTask> = {}): NewTask => ({
+  id: id(taskId),
+  name: "n",
+  payload: { taskId },
+  priority: 0,
+  runAt: new Date(),
+  idempotencyKey: null,
+  ...options
+})
+
+/** A store in a fresh schema, built in the current scope. */
+const storeIn = (schema: string, options: PgTaskStore.PgTaskStoreOptions = {}) =>
+  Effect.map(Layer.build(PgTaskStore.layerPostgres({ schema, ...options })), Context.get(TaskStore))
+
+describe("PgMigrations", () => {
+  it("embeds exactly the migrations/*.sql files", () => {
+    assert.deepStrictEqual({ ...PgMigrations.sql }, readMigrationFiles())
+  })
+
+  it("refuses a schema name that is not a plain lower-case identifier", () => {
+    assert.throws(() => PgTaskStore.layerPostgres({ schema: "Bad-Name" }), /schema must match/)
+    assert.throws(() => PgTaskStore.layerPostgres({ schema: "x".repeat(49) }), /schema must match/)
+  })
+})
+
+layer(PgClientLive)("PgTaskStore", (it) => {
+  taskStoreContract(
+    it,
+    Layer.unwrapScoped(
+      Effect.map(freshSchema("contract"), (schema) => PgTaskStore.layerPostgres({ schema, time: "clock", listen: false }))
+    )
+  )
+})
+
+// real time from here on: the database's clock, connections and notifications are the subject
+layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real database", (it) => {
+  it.scoped("migrations run once per schema, also when two instances start together", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("migrate")
+      const run = PgMigrations.run(schema)
+      const [first, second] = yield* Effect.all([run, run], { concurrency: 2 })
+      const applied = [...first, ...second].map(([, name]) => name)
+      assert.deepStrictEqual(applied, Object.keys(PgMigrations.sql).map((name) => name.slice(5)))
+      assert.deepStrictEqual(yield* run, [])
+      const tables = yield* sql<{ table_name: string }>`
+        SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
+      assert.deepStrictEqual(tables.map((t) => t.table_name), [
+        "effect_tasks_migrations",
+        "error_logs",
+        "task_metrics",
+        "task_status"
+      ])
+    }))
+
+  it.scoped("each schema is a queue of its own", () =>
+    Effect.gen(function*() {
+      const one = yield* storeIn(yield* freshSchema("own"), { listen: false })
+      const two = yield* storeIn(yield* freshSchema("own"), { listen: false })
+      yield* one.insert([task("a")])
+      assert.deepStrictEqual(yield* two.claim({ names: ["n"], limit: 5, owner: "x", leaseMillis: 1000 }), [])
+      assert.strictEqual((yield* one.claim({ names: ["n"], limit: 5, owner: "x", leaseMillis: 1000 })).length, 1)
+    }))
+
+  it.scoped("claimers on two store instances never take the same task", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("skip")
+      const one = yield* storeIn(schema, { listen: false })
+      const two = yield* storeIn(schema, { listen: false })
+      yield* one.insert(Array.from({ length: 300 }, (_, i) => task(`t${i}`)))
+      const drain = (store: TaskStore, owner: string) =>
+        Effect.iterate([] as Array<string>, {
+          while: (taken) => taken.length === 0 || taken[taken.length - 1] !== "",
+          body: (taken) =>
+            Effect.map(store.claim({ names: ["n"], limit: 1, owner, leaseMillis: 60_000 }), (records) => [
+              ...taken,
+              records[0]?.id ?? ""
+            ])
+        })
+      const workers = [one, two].flatMap((store, s) => Array.from({ length: 6 }, (_, w) => drain(store, `o${s}${w}`)))
+      const results = yield* Effect.all(workers, { concurrency: "unbounded" })
+      const taken = results.flat().filter((taskId) => taskId !== "")
+      assert.strictEqual(taken.length, 300)
+      assert.strictEqual(new Set(taken).size, 300)
+      assert.strictEqual(yield* one.pendingCount, 0)
+    }))
+
+  it.scoped("concurrent inserts with one idempotency key store one task", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("idem")
+      const stores = yield* Effect.all(Array.from({ length: 3 }, () => storeIn(schema, { listen: false })))
+      const results = yield* Effect.all(
+        Array.from({ length: 12 }, (_, i) => stores[i % 3]!.insert([task(`t${i}`, { idempotencyKey: "same" })])),
+        { concurrency: "unbounded" }
+      )
+      const flat = results.flat()
+      assert.strictEqual(flat.filter((r) => r.inserted).length, 1)
+      const winner = flat.find((r) => r.inserted)!.id
+      assert.isTrue(flat.every((r) => r.id === winner))
+      assert.strictEqual((yield* stores[0]!.list({})).length, 1)
+    }))
+
+  it.scoped("an insert through one instance wakes the listeners of another (LISTEN/NOTIFY)", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("wake")
+      const producer = yield* storeIn(schema, { listen: false })
+      const consumer = yield* storeIn(schema)
+      const signals = yield* Queue.unbounded<void>()
+      yield* Effect.forkScoped(Stream.runForEach(consumer.wakeups, () => Queue.offer(signals, undefined)))
+      // the listener announces itself once LISTEN is live (it gives no other ready signal)
+      yield* Queue.take(signals).pipe(Effect.timeout(Duration.seconds(10)))
+      yield* producer.insert([task("a")])
+      yield* Queue.take(signals).pipe(Effect.timeout(Duration.seconds(5)))
+      assert.strictEqual(yield* Queue.size(signals), 0)
+    }))
+
+  it.scoped("a claim whose caller stops waiting while it runs hands its task back", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("abandon")
+      const store = yield* storeIn(schema, { listen: false })
+      yield* store.insert([task("a")])
+      // hold the claim statement in the database: a lock that conflicts with its UPDATE
+      const locked = yield* Deferred.make<void>()
+      const unlock = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(sql.withTransaction(
+        Effect.zipRight(
+          sql.unsafe(`LOCK TABLE "${schema}".task_status IN EXCLUSIVE MODE`),
+          Effect.zipRight(Deferred.succeed(locked, undefined), Deferred.await(unlock))
+        )
+      ))
+      yield* Deferred.await(locked)
+      const claiming = yield* Effect.fork(store.claim({ names: ["n"], limit: 1, owner: "gone", leaseMillis: 60_000 }))
+      const claims = (waiting: boolean) =>
+        sql`SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE ${`%"${schema}".task_claim%`}
+            AND (wait_event_type = 'Lock') = ${waiting}`
+      const until = <A>(effect: Effect.Effect<ReadonlyArray<A>, unknown>, present: boolean) =>
+        effect.pipe(
+          Effect.filterOrFail((rows) => (rows.length > 0) === present),
+          Effect.retry(Schedule.spaced("20 millis")),
+          Effect.timeout("5 seconds")
+        )
+      yield* until(claims(true), true)
+      yield* Fiber.interrupt(claiming)
+      yield* Deferred.succeed(unlock, undefined)
+      yield* Fiber.join(holder)
+      // the abandoned claim goes on to its end, in the database, and is undone: the task is back
+      // in the queue with its attempt uncounted (it never started), the claim's start time kept
+      yield* until(claims(false), false)
+      yield* until(claims(true), false)
+      const returned = yield* store.get(id("a")).pipe(
+        Effect.map(Option.getOrThrow),
+        Effect.filterOrFail((record) => record.status === "pending" && record.startedAt !== null),
+        Effect.retry(Schedule.spaced("20 millis")),
+        Effect.timeout("5 seconds")
+      )
+      assert.strictEqual(returned.attempt, 0)
+      assert.isNull(returned.lockedBy)
+      const [taken] = yield* store.claim({ names: ["n"], limit: 1, owner: "next", leaseMillis: 60_000 })
+      assert.strictEqual(taken?.id, "a")
+      assert.strictEqual(taken?.attempt, 1)
+    }))
+
+  it.scoped("prefetch: one claim takes tasks ahead, later claims get them at once, and the rest go back on close", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("prefetch")
+      const reader = yield* storeIn(schema, { listen: false })
+      yield* reader.insert(["t0", "t1", "t2", "t3", "t4"].map((name) => task(name)))
+      const scope = yield* Scope.make()
+      const store = yield* Scope.extend(storeIn(schema, { listen: false, prefetch: 3 }), scope)
+      const claimA = (limit: number) => store.claim({ names: ["n"], limit, owner: "A", leaseMillis: 60_000 })
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t0"])
+      const status = (name: string) => Effect.map(reader.get(id(name)), (r) => Option.getOrThrow(r).status)
+      assert.deepStrictEqual(yield* Effect.all(["t1", "t2", "t3", "t4"].map(status)), [
+        "processing",
+        "processing",
+        "processing",
+        "pending"
+      ])
+      // answered from the ones claimed ahead: t4, still pending, proves no claim went to the database
+      assert.deepStrictEqual((yield* claimA(2)).map((r) => r.id), ["t1", "t2"])
+      assert.strictEqual(yield* status("t4"), "pending")
+      yield* Scope.close(scope, Exit.void)
+      const t3 = Option.getOrThrow(yield* reader.get(id("t3")))
+      assert.strictEqual(t3.status, "pending")
+      assert.strictEqual(t3.attempt, 0)
+      assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2"].map(status)), ["processing", "processing", "processing"])
+    }))
+
+  it.scoped("prefetch: tasks claimed ahead go back once half their lease is gone", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("stale")
+      const store = yield* storeIn(schema, { listen: false, prefetch: 2 })
+      yield* store.insert(["t0", "t1", "t2"].map((name) => task(name)))
+      const [first] = yield* store.claim({ names: ["n"], limit: 1, owner: "A", leaseMillis: 400 })
+      assert.strictEqual(first?.id, "t0")
+      // the sweep (every second) returns t1 and t2, unclaimed, so another instance can run them
+      const back = yield* store.list({ status: "pending" }).pipe(
+        Effect.filterOrFail((records) => records.length === 2),
+        Effect.retry(Schedule.spaced("50 millis")),
+        Effect.timeout("5 seconds")
+      )
+      assert.deepStrictEqual(back.map((r) => [r.id, r.attempt]), [["t2", 0], ["t1", 0]])
+    }))
+
+  it.scoped("progress writes are throttled: a burst makes two writes, and the last value lands", () =>
+    Effect.gen(function*() {
+      const store = yield* storeIn(yield* freshSchema("progress"), { listen: false, progressInterval: "200 millis" })
+      yield* store.insert([task("a")])
+      yield* store.claim({ names: ["n"], limit: 1, owner: "o", leaseMillis: 60_000 })
+      const changes = yield* store.subscribe
+      for (let p = 1; p <= 50; p++) yield* store.setProgress(id("a"), "o", p)
+      // the first write went at once; the other 49 calls wait for one trailing write
+      const written = yield* Stream.take(changes, 2).pipe(Stream.runCollect, Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(written).map((r) => r.progress), [1, 50])
+      const record = yield* store.get(id("a"))
+      assert.strictEqual(Option.getOrThrow(record).progress, 50)
+    }))
+
+  it.scoped("time: \"database\" makes a delayed task wait for the database's clock", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const store = yield* storeIn(yield* freshSchema("dbtime"), { listen: false })
+      const now = (yield* sql<{ now: Date }>`SELECT now() AS now`)[0]!.now
+      yield* store.insert([task("a", { runAt: new Date(now.getTime() + 400) })])
+      const claimNow = store.claim({ names: ["n"], limit: 1, owner: "o", leaseMillis: 60_000 })
+      assert.deepStrictEqual(yield* claimNow, [])
+      const [taken] = yield* claimNow.pipe(
+        Effect.filterOrFail((records) => records.length > 0),
+        Effect.retry(Schedule.spaced("25 millis")),
+        Effect.timeout("5 seconds")
+      )
+      const later = (yield* sql<{ later: Date }>`SELECT now() AS later`)[0]!.later
+      assert.strictEqual(taken?.id, "a")
+      assert.isAtLeast(later.getTime(), now.getTime() + 400)
+      assert.isAtLeast(taken!.startedAt!.getTime(), now.getTime() + 400)
+    }))
+
+  it.scoped("database errors fail with StoreUnavailable, naming the operation", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("broken")
+      const store = yield* storeIn(schema, { listen: false })
+      yield* sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`)
+      const error = yield* Effect.flip(store.get(id("a")))
+      assert.strictEqual(error._tag, "StoreUnavailable")
+      assert.strictEqual(error.operation, "task_get")
+      assert.match(error.reason, /does not exist/)
+    }))
+
+  it.scoped("a payload that is not JSON is refused with StoreUnavailable, and nothing is stored", () =>
+    Effect.gen(function*() {
+      const store = yield* storeIn(yield* freshSchema("json"), { listen: false })
+      const error = yield* Effect.flip(store.insert([task("a", { payload: { big: 1n } })]))
+      assert.strictEqual(error.operation, "task_insert")
+      assert.match(error.reason, /not JSON/)
+      assert.deepStrictEqual(yield* store.list({}), [])
+    }))
+
+  it.scoped("layerPostgresConfig connects to DATABASE_URL from the config", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("config")
+      const context = yield* Layer.build(PgTaskStore.layerPostgresConfig({ schema, listen: false })).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DATABASE_URL", databaseUrl()]])))
+      )
+      const store = Context.get(context, TaskStore)
+      yield* store.insert([task("a")])
+      assert.strictEqual(yield* store.pendingCount, 1)
+      const missing = yield* Effect.flip(
+        Layer.build(PgTaskStore.layerPostgresConfig({ schema })).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        )
+      )
+      assert.strictEqual(missing._tag, "ConfigError")
+    }))
+})

@@ -78,8 +78,11 @@ describe("lifecycle properties", () => {
                 yield* TestClock.adjust(o.millis)
             }
           }
-          // enough virtual time for every delay, timeout and backoff to play out (at most ~4 s)
-          for (let i = 0; i < 12; i++) {
+          // move virtual time until every delay, timeout and backoff has played out: a hanging task
+          // takes 3 timeouts and 2 backoffs (3.2 s), one worker may have 40 of them queued
+          for (let i = 0; i < 400; i++) {
+            const open = (yield* engine.list()).filter((r) => !TaskRecord.isTerminal(r.status))
+            if (open.length === 0) break
             yield* TestClock.adjust("500 millis")
           }
           yield* engine.drain

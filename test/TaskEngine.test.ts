@@ -586,7 +586,7 @@ describe("TaskEngine", () => {
       const seen = yield* Ref.make<ReadonlyArray<{ name: string; id: unknown; attempt: unknown }>>([])
       const TracedLive = Traced.toLayer((_, task) =>
         Effect.gen(function*() {
-          const span = yield* Effect.currentSpan
+          const span = yield* Effect.orDie(Effect.currentSpan)
           yield* Ref.update(seen, (all) => [
             ...all,
             { name: span.name, id: span.attributes.get("task.id"), attempt: span.attributes.get("task.attempt") }

@@ -372,6 +372,27 @@ describe("TaskEngine", () => {
         }))
     }))
 
+  it.effect("a fiber that outlives its attempt never reports progress to the worker's next task", () =>
+    Effect.gen(function*() {
+      const Leaky = Task.make("leaky", { payload: Schema.String })
+      const gate = yield* Deferred.make<void>()
+      const LeakyLive = Leaky.toLayer((label) =>
+        label === "first"
+          ? Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Effect.sleep("5 seconds"), Progress.set(77))))
+          : Effect.zipRight(Progress.set(10), Deferred.await(gate))
+      )
+      yield* withEngine(LeakyLive, (engine) =>
+        Effect.gen(function*() {
+          const first = yield* engine.submit(Leaky, "first")
+          const second = yield* engine.submit(Leaky, "second")
+          yield* TestClock.adjust("5 seconds")
+          assert.strictEqual((yield* record(engine, second)).progress, 10)
+          assert.strictEqual((yield* record(engine, first)).progress, 100)
+          yield* Deferred.succeed(gate, undefined)
+          yield* engine.drain
+        }), { maxConcurrent: 1 })
+    }))
+
   it.effect("maxQueued bounds the backlog: QueueFull, or wait for room", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()

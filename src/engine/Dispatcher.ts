@@ -17,11 +17,12 @@
  * @internal
  */
 import type { Context, Scope } from "effect"
-import { Deferred, Duration, Effect, Fiber, Option, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, FiberRef, Option, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { Engine, StopReason } from "./EngineState.js"
 import { awaitRearm, rearm, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
+import * as Progress from "./Progress.js"
 import * as StoreRetry from "./StoreRetry.js"
 import { settle } from "./Settle.js"
 
@@ -65,6 +66,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         })),
         true
       )
+    const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
     const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: TaskRecord): Effect.Effect<boolean> => {
       const registered = state.handlers.get(record.name)
       if (registered === undefined) {
@@ -72,8 +74,11 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
       }
       return Effect.flatMap(
-        execute(engine, registered, record, fiber, restore),
-        (attempt) => Effect.map(settle(engine, attempt), () => attempt.running.stop === undefined)
+        execute(engine, registered, record, fiber, slot, restore),
+        (attempt) => {
+          slot.current = undefined
+          return Effect.map(settle(engine, attempt), () => attempt.running.stop === undefined)
+        }
       )
     }
     const step = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<boolean> => Effect.suspend(() => {
@@ -109,7 +114,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
     })
     return Effect.withFiberRuntime<void>((fiber) => {
       const loop: Effect.Effect<void> = Effect.flatMap(step(fiber), (again) => (again ? loop : Effect.void))
-      return loop
+      return Effect.zipRight(FiberRef.set(Progress.currentTask, slot), loop)
     })
   }))
 

@@ -12,3 +12,4 @@ export {
   type PgTaskStoreOptions
 } from "./PgTaskStore.js"
 export { type SqlTaskStoreOptions } from "./SqlTaskStore.js"
+export { layerSupabase, type SupabaseRpcClient, type SupabaseTaskStoreOptions } from "./SupabaseTaskStore.js"

@@ -6,7 +6,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, layer } from "@effect/vitest"
 import { Context, Deferred, Effect, Exit, Layer, Option, Queue, Redacted, Ref, Schedule, Schema, Scope, Stream } from "effect"
-import { ErrorReporter, Task, TaskEngine, TaskMetrics } from "../src/index.js"
+import { EdgeRuntime, ErrorReporter, Task, TaskEngine, TaskMetrics } from "../src/index.js"
 import * as PgTaskStore from "../src/layers/PgTaskStore.js"
 import { TaskCancelled } from "../src/services/TaskError.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
@@ -261,5 +261,26 @@ layer(PgClientLive, { excludeTestServices: true })("TaskEngine on PostgreSQL", (
       const total = yield* sql<{ completed: string; submitted: string }>`
         SELECT completed, submitted FROM ${sql(schema)}.task_metrics WHERE instance_id = 'm1' AND task_name = '*'`
       assert.deepStrictEqual(total.map((r) => [Number(r.completed), Number(r.submitted)]), [[4, 4]])
+    }))
+
+  it.scoped("an edge runtime shutting down hands its running task back to PostgreSQL; another instance finishes it", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("edge")
+      const started = yield* Deferred.make<void>()
+      const edge = yield* Scope.make()
+      const engine = yield* Layer.buildWithScope(
+        Sleepy.toLayer(() => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)).pipe(
+          Layer.provideMerge(EdgeRuntime.layer({ ...fast, shutdownTimeout: "200 millis" })),
+          Layer.provide(PgTaskStore.layerPostgres({ schema }))
+        ),
+        edge
+      ).pipe(Effect.map(Context.get(TaskEngine.TaskEngine)))
+      const id = yield* engine.submit(Sleepy, { n: 1 })
+      yield* Deferred.await(started)
+      // what `beforeunload` does: close the runtime that holds the engine
+      yield* Scope.close(edge, Exit.void)
+      const other = yield* engineIn(schema, Sleepy.toLayer(() => Effect.void))
+      const record = yield* eventually(other.get(id), (r) => Option.isSome(r) && r.value.status === "completed")
+      assert.strictEqual(Option.getOrThrow(record).attempt, 2)
     }))
 })

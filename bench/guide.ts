@@ -48,7 +48,7 @@ export interface TaskStatus {
   status: "pending" | "processing" | "completed" | "failed"
   progress?: number
   error?: string
-  result?: any
+  result?: any // the guide's own type, kept as written
 }
 
 /** The guide's `TaskManager`: a `Map` of statuses. */

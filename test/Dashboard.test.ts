@@ -128,7 +128,7 @@ describe("Dashboard", () => {
       const payloadText = yield* pw(() => page.textContent(`tr[data-id="${echo.id}"] .payload`))
       assert.strictEqual(payloadText, JSON.stringify({ text: hostile }))
       assert.strictEqual(yield* pw(() => page.$$eval("#tasks img, #tasks b", (els) => els.length)), 0)
-      assert.isUndefined(yield* pw(() => page.evaluate(() => (window as any).__owned)))
+      assert.isUndefined(yield* pw(() => page.evaluate(() => (window as unknown as { __owned?: unknown }).__owned)))
       assert.include((yield* pw(() => page.textContent(`tr[data-id="${failed.id}"] .error`))) ?? "", "<b>disk</b> full")
 
       // cancel from the page

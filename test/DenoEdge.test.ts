@@ -67,6 +67,7 @@ const waitForLine = (deno: Deno, pattern: RegExp, from = 0, seconds = 30) =>
     )
   )
 
+// `json` is `any`: the assertions reach into the JSON answers
 const http = (url: string, init?: RequestInit) =>
   Effect.promise(() => fetch(url, init).then((res) => res.json().then((json: any) => ({ status: res.status, json }))))
 

@@ -3,6 +3,7 @@
  * a stand-in for Supabase's global `EdgeRuntime.waitUntil` that logs what it is given, `Deno.serve`
  * bound to a free port on 127.0.0.1, and SIGUSR2 turned into the runtime's `beforeunload` event.
  */
+// runs under Deno, whose types this Node project does not load: its globals are untyped here
 declare const Deno: any
 
 ;(globalThis as any).EdgeRuntime = {

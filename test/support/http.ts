@@ -9,6 +9,7 @@ export interface Reply {
   readonly status: number
   readonly headers: Headers
   readonly text: string
+  /** The parsed body: `any` so that assertions can reach into any JSON answer. */
   readonly json: any
 }
 
@@ -62,6 +63,7 @@ export const open = (handler: Handler, path: string, options: CallOptions = {}):
 
 export interface SseEvent {
   readonly event: string
+  /** The parsed `data:` line: `any`, as `json` above. */
   readonly data: any
 }
 

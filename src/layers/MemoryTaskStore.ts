@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option, PubSub, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import type {
   CancelResult,
   ClaimOptions,
@@ -29,6 +29,7 @@ import type {
 } from "../services/TaskStore.js"
 import { TaskStore } from "../services/TaskStore.js"
 import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import * as ChangeFeed from "./ChangeFeed.js"
 import * as Heap from "./Heap.js"
 
 /**
@@ -110,14 +111,13 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
   Effect.gen(function*() {
     const agingMillis = options.priorityAgingMillis ?? 60_000
     const clock = yield* Effect.clock
-    const pubsub = yield* PubSub.unbounded<TaskRecord>()
+    const feed = yield* ChangeFeed.make
     const rows = new Map<string, Row>()
     const idempotency = new Map<string, TaskId>()
     const queues = new Map<string, Queues>()
     const leases = Heap.make<Row>(bySeq)
     let seq = 0
     let pending = 0
-    let subscribers = 0
 
     const queuesOf = (name: string): Queues => {
       let q = queues.get(name)
@@ -129,7 +129,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     }
 
     const changed = (row: Row): void => {
-      if (subscribers > 0) pubsub.unsafeOffer(toRecord(row))
+      if (feed.active()) feed.publish(toRecord(row))
     }
 
     /** Queues a pending row: in `ready` if due, else in `delayed`. */
@@ -275,7 +275,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           pending--
           Heap.push(leases, row, lockedUntil, ++row.version)
           const record = toRecord(row)
-          if (subscribers > 0) pubsub.unsafeOffer(record)
+          feed.publish(record)
           claimed.push(record)
         }
         return claimed
@@ -352,7 +352,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
             break
         }
         const record = toRecord(row)
-        if (subscribers > 0) pubsub.unsafeOffer(record)
+        feed.publish(record)
         return Option.some(record)
       })
 
@@ -450,12 +450,6 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         return out
       })
 
-    const subscribe = Effect.gen(function*() {
-      const dequeue = yield* PubSub.subscribe(pubsub)
-      yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
-      return Stream.fromQueue(dequeue)
-    })
-
     return TaskStore.of({
       shared: false,
       insert,
@@ -474,7 +468,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       deleteFinishedBefore,
       nextRunAt,
       pendingCount: Effect.sync(() => pending),
-      subscribe,
+      subscribe: feed.subscribe,
       wakeups: Stream.never
     })
   })

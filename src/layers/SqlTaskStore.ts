@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import type { Scope, Stream } from "effect"
-import { Duration, Effect, Exit, Option, PubSub, Stream as S } from "effect"
+import { Duration, Effect, Exit, Option } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
 import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import type {
@@ -30,6 +30,7 @@ import type {
 } from "../services/TaskStore.js"
 import { TaskStore } from "../services/TaskStore.js"
 import * as Batcher from "./Batcher.js"
+import * as ChangeFeed from "./ChangeFeed.js"
 import type { FunctionCaller, ProgressArg, SettleArg } from "./TaskFunctions.js"
 import { toDate, toRecord } from "./TaskFunctions.js"
 
@@ -158,14 +159,13 @@ export const make = (
     const now: () => Date | null = options.time === "clock"
       ? () => new Date(clock.unsafeCurrentTimeMillis())
       : () => null
-    const pubsub = yield* PubSub.unbounded<TaskRecord>()
-    let subscribers = 0
+    const feed = yield* ChangeFeed.make
 
     const publish = (records: ReadonlyArray<TaskRecord>): void => {
-      if (subscribers > 0) for (const record of records) pubsub.unsafeOffer(record)
+      if (feed.active()) for (const record of records) feed.publish(record)
     }
     const publishCurrent = (id: TaskId): Effect.Effect<void> =>
-      subscribers === 0 ? Effect.void : Effect.ignore(Effect.map(get(id), (record) => publish(Option.toArray(record))))
+      !feed.active() ? Effect.void : Effect.ignore(Effect.map(get(id), (record) => publish(Option.toArray(record))))
 
     // -- reads ---------------------------------------------------------------------------------
     const get = (id: TaskId): Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable> =>
@@ -218,7 +218,7 @@ export const make = (
                 )
               }
               results.push({ id: row.id as TaskId, inserted: row.inserted })
-              if (row.inserted && subscribers > 0) {
+              if (row.inserted && feed.active()) {
                 const createdAt = toDate(row.created_at) ?? new Date(clock.unsafeCurrentTimeMillis())
                 inserted.push({
                   id: task.id,
@@ -486,12 +486,6 @@ export const make = (
         return Option.fromNullable(next)
       })
 
-    const subscribe = Effect.gen(function*() {
-      const dequeue = yield* PubSub.subscribe(pubsub)
-      yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
-      return S.fromQueue(dequeue)
-    })
-
     return TaskStore.of({
       shared: true,
       insert,
@@ -506,7 +500,7 @@ export const make = (
       deleteFinishedBefore,
       nextRunAt,
       pendingCount: caller.call("task_pending_count", {}),
-      subscribe,
+      subscribe: feed.subscribe,
       wakeups
     })
   })

@@ -195,30 +195,37 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.strictEqual(taken?.attempt, 1)
     }))
 
-  it.scoped("prefetch: one claim takes tasks ahead, later claims get them at once, and the rest go back on close", () =>
+  it.scoped("prefetch: one claim takes tasks ahead, later claims get them at once, a half-empty buffer refills, and the rest go back on close", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("prefetch")
       const reader = yield* storeIn(schema, { listen: false })
-      yield* reader.insert(["t0", "t1", "t2", "t3", "t4"].map((name) => task(name)))
+      const names = ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]
+      yield* reader.insert(names.map((name) => task(name)))
       const scope = yield* Scope.make()
-      const store = yield* Scope.extend(storeIn(schema, { listen: false, prefetch: 3 }), scope)
+      const store = yield* Scope.extend(storeIn(schema, { listen: false, prefetch: 4 }), scope)
       const claimA = (limit: number) => store.claim({ names: ["n"], limit, owner: "A", leaseMillis: 60_000 })
-      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t0"])
       const status = (name: string) => Effect.map(reader.get(id(name)), (r) => Option.getOrThrow(r).status)
-      assert.deepStrictEqual(yield* Effect.all(["t1", "t2", "t3", "t4"].map(status)), [
-        "processing",
-        "processing",
-        "processing",
-        "pending"
-      ])
-      // answered from the ones claimed ahead: t4, still pending, proves no claim went to the database
-      assert.deepStrictEqual((yield* claimA(2)).map((r) => r.id), ["t1", "t2"])
-      assert.strictEqual(yield* status("t4"), "pending")
+      const statuses = Effect.all(names.map(status))
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t0"])
+      assert.deepStrictEqual(yield* statuses, [...Array(5).fill("processing"), "pending", "pending"])
+      // answered from the ones claimed ahead (3 left of 4: no refill): t5, still pending, proves
+      // no claim went to the database
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t1"])
+      assert.deepStrictEqual(yield* statuses, [...Array(5).fill("processing"), "pending", "pending"])
+      // 1 left of 4: a claim ahead refills the buffer in the background
+      assert.deepStrictEqual((yield* claimA(2)).map((r) => r.id), ["t2", "t3"])
+      yield* statuses.pipe(
+        Effect.filterOrFail((all) => all.every((s) => s === "processing")),
+        Effect.retry(Schedule.spaced("20 millis")),
+        Effect.timeout("5 seconds")
+      )
       yield* Scope.close(scope, Exit.void)
-      const t3 = Option.getOrThrow(yield* reader.get(id("t3")))
-      assert.strictEqual(t3.status, "pending")
-      assert.strictEqual(t3.attempt, 0)
-      assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2"].map(status)), ["processing", "processing", "processing"])
+      for (const name of ["t4", "t5", "t6"]) {
+        const record = Option.getOrThrow(yield* reader.get(id(name)))
+        assert.strictEqual(record.status, "pending")
+        assert.strictEqual(record.attempt, 0)
+      }
+      assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2", "t3"].map(status)), Array(4).fill("processing"))
     }))
 
   it.scoped("prefetch: tasks claimed ahead go back once half their lease is gone", () =>

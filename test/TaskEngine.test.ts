@@ -628,6 +628,44 @@ describe("TaskEngine", () => {
         }), { tracing: true })
     }))
 
+  it.effect("over a shared store, settlements are written behind: the worker runs its next task while one travels", () =>
+    Effect.gen(function*() {
+      // a store that says it is shared (as a SQL store does) and holds back settlements until `open`
+      const open = yield* Deferred.make<void>()
+      const GatedStore = Layer.effect(
+        TaskStore.TaskStore,
+        Effect.map(TaskStore.TaskStore, (store) => ({
+          ...store,
+          shared: true,
+          settle: (...args: Parameters<typeof store.settle>) => Effect.zipRight(Deferred.await(open), store.settle(...args))
+        }))
+      ).pipe(Layer.provide(TaskStore.layerMemory))
+      const started = yield* Ref.make<ReadonlyArray<string>>([])
+      const Log = Echo.toLayer(({ text }) => Effect.as(Ref.update(started, (all) => [...all, text]), text))
+      const layer = Log.pipe(Layer.provideMerge(TaskEngine.layer({ maxConcurrent: 1, cleanup: false })), Layer.provide(GatedStore))
+      yield* Effect.gen(function*() {
+        const engine = yield* TaskEngine.TaskEngine
+        const a = yield* engine.submit(Echo, { text: "a" })
+        yield* engine.submit(Echo, { text: "b" })
+        yield* engine.submit(Echo, { text: "c" })
+        yield* TestClock.adjust(0)
+        // one worker, and no settlement has landed: yet every task has run
+        assert.deepStrictEqual(yield* Ref.get(started), ["a", "b", "c"])
+        assert.strictEqual((yield* record(engine, a)).status, "processing")
+        // drain and a cancel wait for the settlements; the cancel finds a finished task
+        const drained = yield* Effect.fork(engine.drain)
+        const cancelled = yield* Effect.fork(engine.cancel(a))
+        yield* TestClock.adjust(0)
+        assert.isNull(drained.unsafePoll())
+        assert.isNull(cancelled.unsafePoll())
+        yield* Deferred.succeed(open, undefined)
+        yield* Fiber.join(drained)
+        assert.isFalse(yield* Fiber.join(cancelled))
+        assert.strictEqual(yield* engine.await(Echo, a), "a")
+        assert.strictEqual((yield* engine.metrics).tasks["echo"]?.completed, 3)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("await of an unknown id fails with TaskNotFound", () =>
     withEngine(EchoLive, (engine) =>
       Effect.gen(function*() {

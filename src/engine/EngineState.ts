@@ -54,6 +54,12 @@ export interface Running {
   /** The worker running it; interrupting it stops the attempt. */
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
   stop: StopReason | undefined
+  /**
+   * Set while the attempt's settlement is written behind (see `Dispatcher.worker`): the attempt
+   * is over and its worker has moved on, so nothing may interrupt it; the callbacks run once the
+   * settlement has landed.
+   */
+  behind: Array<() => void> | undefined
 }
 
 /** @internal */
@@ -74,6 +80,8 @@ export interface EngineState {
   generation: number
   /** Claims sent to the store and not yet answered: a claimed task is in neither place meanwhile. */
   claiming: number
+  /** Settlements being written behind (still in `running` until they land). */
+  behind: number
   closing: boolean
   /** The timer fiber's resume callback while it waits to be re-armed. */
   timer: ((effect: Effect.Effect<void>) => void) | undefined
@@ -102,6 +110,7 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       parked: [],
       generation: 0,
       claiming: 0,
+      behind: 0,
       closing: false,
       timer: undefined,
       rearmed: false,

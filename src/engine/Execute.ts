@@ -42,7 +42,8 @@ export const execute = (
       record,
       startedMillis: engine.clock.unsafeCurrentTimeMillis(),
       fiber,
-      stop: undefined
+      stop: undefined,
+      behind: undefined
     }
     addRunning(state, running)
     const decoded = registered.codecs.payload.decode(record.payload)

@@ -471,6 +471,11 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     const cancel = (id: string): Effect.Effect<boolean, TaskNotFound | StoreUnavailable> =>
       Effect.suspend(() => {
         const running = state.running.get(id)
+        if (running?.behind !== undefined) {
+          // its attempt is over and its settlement on the way: answer from what lands
+          const behind = running.behind
+          return Effect.zipRight(Effect.async<void>((resume) => void behind.push(() => resume(Effect.void))), cancel(id))
+        }
         if (running !== undefined) {
           // interrupt here, then wait for the worker to settle it as cancelled
           return Effect.zipRight(

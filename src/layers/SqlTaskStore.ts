@@ -6,7 +6,9 @@
  * - claims are coalesced: concurrent `claim` calls of one owner (an engine's workers each ask for
  *   one task) become one `task_claim` of their summed limits, whose rows are shared out in order;
  *   with `prefetch`, a claim also takes that many tasks more, kept in a local buffer from which
- *   the next claims are answered at once (see `SqlTaskStoreOptions.prefetch`);
+ *   the next claims are answered at once, and a claim ahead refills it in the background once
+ *   half of it is used, so a busy engine does not stop at an empty buffer
+ *   (see `SqlTaskStoreOptions.prefetch`);
  * - settlements are coalesced the same way into one `task_settle`, each task keeping its own
  *   outcome and each caller getting its own record;
  * - progress writes are throttled: at most one `task_set_progress` per `progressInterval` for the
@@ -290,6 +292,8 @@ export const make = (
       readonly owner: string
       readonly leaseMillis: number
       readonly items: Array<Buffered>
+      /** A claim ahead is in flight. */
+      refilling: boolean
     }
     const prefetch = Math.max(0, Math.floor(options.prefetch ?? 0))
     const buffers = new Map<string, Buffer>()
@@ -342,7 +346,7 @@ export const make = (
               if (prefetch === 0) return giveBack(first.owner, spare)
               let buffer = buffers.get(key)
               if (buffer === undefined) {
-                buffer = { owner: first.owner, leaseMillis: first.leaseMillis, items: [] }
+                buffer = { owner: first.owner, leaseMillis: first.leaseMillis, items: [], refilling: false }
                 buffers.set(key, buffer)
               }
               const claimedAt = clock.unsafeCurrentTimeMillis()
@@ -372,8 +376,21 @@ export const make = (
         const stale = takeStale(buffer, clock.unsafeCurrentTimeMillis())
         const taken = buffer.items.splice(0, options.limit).map((b) => b.record)
         const back = stale.length === 0 ? Effect.void : Effect.forkIn(giveBack(options.owner, stale), scope)
-        return Effect.zipRight(back, taken.length > 0 ? Effect.succeed(taken) : claimer.submit(options))
+        if (taken.length === 0) return Effect.zipRight(back, claimer.submit(options))
+        // refilled ahead of need once half the buffer is used, so a busy engine never waits
+        return Effect.zipRight(Effect.zipRight(back, refill(buffer, options)), Effect.succeed(taken))
       })
+    const refill = (buffer: Buffer, options: ClaimOptions): Effect.Effect<void> => {
+      if (buffer.refilling || buffer.items.length * 2 > prefetch) return Effect.void
+      buffer.refilling = true
+      const ahead = claimer.submit({ ...options, limit: 0 }).pipe(
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => {
+          buffer.refilling = false
+        }))
+      )
+      return Effect.asVoid(Effect.forkIn(ahead, scope))
+    }
     if (prefetch > 0) {
       // tasks claimed ahead and not taken go back before their lease runs out, and when we close
       const sweep = Effect.suspend(() => {

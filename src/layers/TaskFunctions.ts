@@ -68,7 +68,17 @@ export interface ProgressArg {
 }
 
 /**
- * A row of `task_status` as a driver gives it: timestamps as `Date`s (pg) or ISO strings (JSON).
+ * A point in time as a driver gives it: epoch milliseconds, a `Date` or an ISO 8601 string.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Timestamp = number | Date | string
+
+/**
+ * A task as the functions return it (`task_row`, migration 0008): timestamps as milliseconds since
+ * the epoch, which every driver parses at once (a `timestamptz` costs node-postgres a regular
+ * expression per value); `Date`s and ISO strings are accepted too.
  *
  * @since 0.1.0
  * @category models
@@ -83,13 +93,13 @@ export interface TaskRow {
   readonly result: unknown
   readonly error: unknown
   readonly priority: number
-  readonly run_at: Date | string
-  readonly created_at: Date | string
-  readonly started_at: Date | string | null
-  readonly finished_at: Date | string | null
-  readonly updated_at: Date | string
+  readonly run_at: Timestamp
+  readonly created_at: Timestamp
+  readonly started_at: Timestamp | null
+  readonly finished_at: Timestamp | null
+  readonly updated_at: Timestamp
   readonly locked_by: string | null
-  readonly locked_until: Date | string | null
+  readonly locked_until: Timestamp | null
   readonly idempotency_key: string | null
 }
 
@@ -253,9 +263,9 @@ export interface FunctionCaller {
   readonly call: <F extends Name>(name: F, args: Args[F]) => Effect.Effect<Results[F], StoreUnavailable>
 }
 
-const date = (value: Date | string): Date => (value instanceof Date ? value : new Date(value))
+const date = (value: Timestamp): Date => (value instanceof Date ? value : new Date(value))
 
-const dateOrNull = (value: Date | string | null | undefined): Date | null =>
+const dateOrNull = (value: Timestamp | null | undefined): Date | null =>
   value === null || value === undefined ? null : date(value)
 
 /**
@@ -264,7 +274,7 @@ const dateOrNull = (value: Date | string | null | undefined): Date | null =>
  * @since 0.1.0
  * @category decoding
  */
-export const toDate: (value: Date | string | null | undefined) => Date | null = dateOrNull
+export const toDate: (value: Timestamp | null | undefined) => Date | null = dateOrNull
 
 /**
  * The record of a row. Rows come from our own functions, so this is a mapping, not a validation:

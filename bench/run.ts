@@ -20,13 +20,14 @@
  * Environment: `BENCH_TASKS` (100000), `BENCH_ROUNDS` (3), `BENCH_GUIDE_IO_TASKS` (5000).
  */
 import { spawnSync } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import type { Contender, Workload } from "./contenders.js"
 import { effectForEach, effectTasks, guide, pQueue } from "./contenders.js"
+import { printDurable, runDurable } from "./durable.js"
 import type { MemoryResult } from "./memory.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -168,57 +169,79 @@ const memory = (contender: string): MemoryResult => {
   return JSON.parse(line) as MemoryResult
 }
 
-const started = performance.now()
-const entries = (guideTasks: number): Array<Entry> => [
-  { name: "effect-tasks", contender: effectTasks, tasks: TASKS },
-  { name: "guide's design (TaskQueue + ResourceAwareTask)", contender: guide, tasks: guideTasks },
-  { name: "p-queue", contender: pQueue, tasks: TASKS },
-  { name: "Effect.forEach", contender: effectForEach, tasks: TASKS }
-]
+const inMemorySection = async (): Promise<Record<string, unknown>> => {
+  const started = performance.now()
+  const entries = (guideTasks: number): Array<Entry> => [
+    { name: "effect-tasks", contender: effectTasks, tasks: TASKS },
+    { name: "guide's design (TaskQueue + ResourceAwareTask)", contender: guide, tasks: guideTasks },
+    { name: "p-queue", contender: pQueue, tasks: TASKS },
+    { name: "Effect.forEach", contender: effectForEach, tasks: TASKS }
+  ]
 
-const scenarios: Array<Scenario> = []
-for (const concurrency of [5, 100]) scenarios.push(await scenario("noop", concurrency, entries(TASKS)))
-// the guide's poller admits about MAX_CONCURRENT tasks per 100 ms tick when tasks take 1 ms
-scenarios.push(await scenario("io", 100, entries(GUIDE_IO_TASKS)))
+  const scenarios: Array<Scenario> = []
+  for (const concurrency of [5, 100]) scenarios.push(await scenario("noop", concurrency, entries(TASKS)))
+  // the guide's poller admits about MAX_CONCURRENT tasks per 100 ms tick when tasks take 1 ms
+  scenarios.push(await scenario("io", 100, entries(GUIDE_IO_TASKS)))
 
-process.stderr.write("memory: effect-tasks, p-queue, guide\n")
-const memoryResults = ["effect-tasks", "p-queue", "guide"].map(memory)
+  process.stderr.write("memory: effect-tasks, p-queue, guide\n")
+  const memoryResults = ["effect-tasks", "p-queue", "guide"].map(memory)
 
-console.log(`effect-tasks benchmark: ${fmt(TASKS)} tasks, median of ${ROUNDS} runs after a warm-up, Node ${process.version}`)
-console.log(`(* fewer tasks: the guide's polling design is too slow for ${fmt(TASKS)} here; rates still compare)`)
-for (const s of scenarios) printScenario(s)
+  console.log(`effect-tasks benchmark: ${fmt(TASKS)} tasks, median of ${ROUNDS} runs after a warm-up, Node ${process.version}`)
+  console.log(`(* fewer tasks: the guide's polling design is too slow for ${fmt(TASKS)} here; rates still compare)`)
+  for (const s of scenarios) printScenario(s)
 
-const ratios = scenarios.flatMap(ratiosOf)
-console.log("\neffect-tasks throughput over the peer's (median runs): by wall time, and by CPU time per task")
-for (const r of ratios) {
-  console.log(
-    `  ${pad(r.scenario, 10)} vs ${pad(r.versus, 50)}${lpad(`${r.ratio.toFixed(2)}x`, 8)}${lpad(`${r.cpuRatio.toFixed(2)}x`, 8)}`
-  )
+  const ratios = scenarios.flatMap(ratiosOf)
+  console.log("\neffect-tasks throughput over the peer's (median runs): by wall time, and by CPU time per task")
+  for (const r of ratios) {
+    console.log(
+      `  ${pad(r.scenario, 10)} vs ${pad(r.versus, 50)}${lpad(`${r.ratio.toFixed(2)}x`, 8)}${lpad(`${r.cpuRatio.toFixed(2)}x`, 8)}`
+    )
+  }
+
+  console.log(`\nheap per queued task (${fmt(MEMORY_TASKS)} tasks waiting, after full GCs)`)
+  for (const m of memoryResults) console.log(`  ${pad(m.contender, 16)}${lpad(fmt(m.bytesPerTask), 8)} bytes`)
+
+  const seconds = (performance.now() - started) / 1000
+  console.log(`\nin-memory section ${seconds.toFixed(0)} s`)
+
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    tasks: TASKS,
+    rounds: ROUNDS,
+    statistic: "median of rounds (best also given)",
+    scenarios,
+    ratios,
+    memory: memoryResults,
+    seconds
+  }
 }
 
-console.log(`\nheap per queued task (${fmt(MEMORY_TASKS)} tasks waiting, after full GCs)`)
-for (const m of memoryResults) console.log(`  ${pad(m.contender, 16)}${lpad(fmt(m.bytesPerTask), 8)} bytes`)
+// -- sections ----------------------------------------------------------------------------------
 
-const seconds = (performance.now() - started) / 1000
-console.log(`\ntotal ${seconds.toFixed(0)} s`)
+const section = process.argv[2] ?? process.env.BENCH_SECTION ?? "all"
+if (!["all", "in-memory", "durable"].includes(section)) {
+  throw new Error(`unknown section ${section}: give all, in-memory or durable`)
+}
+const resultsFile = join(here, "results.json")
+const previous: Record<string, unknown> = (() => {
+  try {
+    return JSON.parse(readFileSync(resultsFile, "utf8")) as Record<string, unknown>
+  } catch {
+    return {}
+  }
+})()
 
-writeFileSync(
-  join(here, "results.json"),
-  `${
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        node: process.version,
-        tasks: TASKS,
-        rounds: ROUNDS,
-        statistic: "median of rounds (best also given)",
-        scenarios,
-        ratios,
-        memory: memoryResults,
-        seconds
-      },
-      null,
-      2
-    )
-  }\n`
-)
+// each section replaces its own part of results.json and keeps the other's
+let results: Record<string, unknown> = previous
+if (section !== "durable") {
+  results = { ...(await inMemorySection()), ...(previous.durable === undefined ? {} : { durable: previous.durable }) }
+}
+if (section !== "in-memory") {
+  const durable = await runDurable()
+  printDurable(durable)
+  console.log(`\ndurable section ${durable.seconds.toFixed(0)} s`)
+  results = { ...results, durable }
+}
+
+writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`)

@@ -111,31 +111,30 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       if (state.closing) return restore(Effect.never)
       const generation = state.generation
       state.claiming++
-      return Effect.flatMap(
-        Effect.catchAll(
-          store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
-          claimFailed(engine)
-        ),
-        (claimed) => {
-          state.claiming--
-          const record = claimed[0]
-          if (record === undefined) {
-            signalSettled(state)
-            return park(generation)
-          }
-          if (state.closing) {
-            // claimed while shutting down: hand it straight back
-            return Effect.as(
-              StoreRetry.untilDone(store.settle(record.id, state.owner, { _tag: "Released" }), "release"),
-              false
-            )
-          }
-          signalRoom(state)
-          engine.metrics.record(record.name, "started", 1)
-          // run() registers the attempt as running in this same synchronous step as the claim,
-          // so `drain` never sees it neither pending nor running
-          return run(fiber, record)
+      const onClaimed = (claimed: ReadonlyArray<TaskRecord>): Effect.Effect<boolean> => {
+        state.claiming--
+        const record = claimed[0]
+        if (record === undefined) {
+          signalSettled(state)
+          return park(generation)
         }
+        if (state.closing) {
+          // claimed while shutting down: hand it straight back
+          return Effect.as(
+            StoreRetry.untilDone(store.settle(record.id, state.owner, { _tag: "Released" }), "release"),
+            false
+          )
+        }
+        signalRoom(state)
+        engine.metrics.record(record.name, "started", 1)
+        // run() registers the attempt as running in this same synchronous step as the claim,
+        // so `drain` never sees it neither pending nor running
+        return run(fiber, record)
+      }
+      // the claim and what follows it are one continuation (`catchAll` then `flatMap` were two)
+      return Effect.matchEffect(
+        store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
+        { onFailure: (error) => Effect.flatMap(claimFailed(engine)(error), onClaimed), onSuccess: onClaimed }
       )
     })
     return Effect.withFiberRuntime<void>((fiber) => {

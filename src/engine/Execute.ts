@@ -70,8 +70,9 @@ export const execute = (
       units: 0
     }
     slot.current = current
-    return Effect.map(
-      Effect.exit(interruptible(registered.run(payload, current))),
-      (exit): Attempt => ({ record, registered, running, payload, exit })
-    )
+    // one continuation takes either outcome: `Effect.map(Effect.exit(...))` would be three steps
+    return Effect.matchCause(interruptible(registered.run(payload, current)), {
+      onFailure: (cause): Attempt => ({ record, registered, running, payload, exit: Exit.failCause(cause) }),
+      onSuccess: (value): Attempt => ({ record, registered, running, payload, exit: Exit.succeed(value) })
+    })
 }

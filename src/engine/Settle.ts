@@ -90,8 +90,9 @@ const write = (
   value: number,
   report?: { readonly error: TaskErrorInfo; readonly final: boolean }
 ): Effect.Effect<void> => {
-  const written = Effect.map(
-    StoreRetry.untilDone(engine.store.settle(attempt.record.id, engine.state.owner, settlement), "settle"),
+  const written = StoreRetry.untilDoneThen(
+    engine.store.settle(attempt.record.id, engine.state.owner, settlement),
+    "settle",
     (settled) => {
       const state = engine.state
       state.running.delete(attempt.record.id)
@@ -106,6 +107,7 @@ const write = (
         }
       }
       signalSettled(state)
+      return Effect.void
     }
   )
   return report === undefined ? written : Effect.zipRight(written, reportError(engine, attempt, report.error, report.final))

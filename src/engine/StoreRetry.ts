@@ -15,19 +15,44 @@ const fewTimes = backoff.pipe(Schedule.intersect(Schedule.recurs(4)))
 
 // The retry machinery is built only after a first failure: `Effect.retry` costs tens of
 // microseconds per call, too much for the hot path where the store almost always answers.
+// The `...Then` forms also take the caller's next step, so that the store's answer and what is
+// done with it cost the runtime one continuation (`matchEffect`) rather than a `catchAll` and a
+// `flatMap`: each Effect step is an allocation and a dispatch, and a no-op task takes a few dozen.
+
+const logged = <A>(effect: Effect.Effect<A, StoreUnavailable>, what: string): Effect.Effect<A, StoreUnavailable> =>
+  Effect.tapError(effect, (error) => Effect.logWarning(`store unavailable (${what}), retrying: ${error.reason}`))
 
 /** Retries until the store answers. @internal */
 export const untilDone = <A>(
   effect: Effect.Effect<A, StoreUnavailable>,
   what: string
-): Effect.Effect<A> => {
-  const logged = Effect.tapError(
-    effect,
-    (error) => Effect.logWarning(`store unavailable (${what}), retrying: ${error.reason}`)
-  )
-  return Effect.catchAll(logged, () => Effect.orDie(Effect.retry(logged, backoff)))
-}
+): Effect.Effect<A> => untilDoneThen(effect, what, Effect.succeed)
+
+/** Retries until the store answers, then goes on with `onSuccess`. @internal */
+export const untilDoneThen = <A, B, E, R>(
+  effect: Effect.Effect<A, StoreUnavailable>,
+  what: string,
+  onSuccess: (a: A) => Effect.Effect<B, E, R>
+): Effect.Effect<B, E, R> =>
+  Effect.matchEffect(effect, {
+    onFailure: (error) =>
+      Effect.zipRight(
+        Effect.logWarning(`store unavailable (${what}), retrying: ${error.reason}`),
+        Effect.flatMap(Effect.orDie(Effect.retry(logged(effect, what), backoff)), onSuccess)
+      ),
+    onSuccess
+  })
 
 /** Retries a few times (about 1.5 s in all), then fails. @internal */
 export const briefly = <A>(effect: Effect.Effect<A, StoreUnavailable>): Effect.Effect<A, StoreUnavailable> =>
   Effect.catchAll(effect, () => Effect.retry(effect, fewTimes))
+
+/** Retries a few times (about 1.5 s in all), then fails; on an answer goes on with `onSuccess`. @internal */
+export const brieflyThen = <A, B, E, R>(
+  effect: Effect.Effect<A, StoreUnavailable>,
+  onSuccess: (a: A) => Effect.Effect<B, E, R>
+): Effect.Effect<B, E | StoreUnavailable, R> =>
+  Effect.matchEffect(effect, {
+    onFailure: () => Effect.flatMap(Effect.retry(effect, fewTimes), onSuccess),
+    onSuccess
+  })

@@ -1,7 +1,15 @@
 /**
- * `npm run bench`: effect-tasks against the guide's own design, p-queue 9 and plain
- * `Effect.forEach`, in one process run. Prints tables and writes `bench/results.json`.
+ * `npm run bench`: two sections, run one after the other; prints tables and writes
+ * `bench/results.json`. `npm run bench -- in-memory` or `npm run bench -- durable` (or
+ * `BENCH_SECTION=in-memory|durable`) runs one of them, keeping the other's figures in the JSON.
  *
+ * - in-memory (below): effect-tasks against the guide's own design, p-queue 9 and plain
+ *   `Effect.forEach`, in one process run;
+ * - durable (`durable.ts`, its method at its top; figures under the JSON's `durable` key):
+ *   effect-tasks on PostgreSQL beside graphile-worker and pg-boss on the same database
+ *   (`DATABASE_URL`, or an embedded server), one worker process each at concurrency 10.
+ *
+ * The in-memory section:
  * - throughput: 100,000 no-op tasks at concurrency 5 and 100, from the first submit until every
  *   task completed (each contender checks that all of them did);
  * - I/O: 100,000 tasks that each wait 1 ms on a timer, at concurrency 100, as a share of the ideal
@@ -17,7 +25,8 @@
  * The guide's design waits by polling every 100 ms; where 100,000 tasks would take minutes, it runs
  * fewer tasks (marked `*`) and its rate is compared as is.
  *
- * Environment: `BENCH_TASKS` (100000), `BENCH_ROUNDS` (3), `BENCH_GUIDE_IO_TASKS` (5000).
+ * Environment: `BENCH_TASKS` (100000), `BENCH_ROUNDS` (3), `BENCH_GUIDE_IO_TASKS` (5000); the durable
+ * section's are listed in `durable.ts`.
  */
 import { spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"

@@ -630,14 +630,21 @@ describe("TaskEngine", () => {
 
   it.effect("over a shared store, settlements are written behind: the worker runs its next task while one travels", () =>
     Effect.gen(function*() {
-      // a store that says it is shared (as a SQL store does) and holds back settlements until `open`
+      // a store that says it is shared and settles in batches (as a SQL store does), and holds
+      // back settlements until `open`
       const open = yield* Deferred.make<void>()
+      const batches = yield* Ref.make<ReadonlyArray<number>>([])
       const GatedStore = Layer.effect(
         TaskStore.TaskStore,
-        Effect.map(TaskStore.TaskStore, (store) => ({
+        Effect.map(TaskStore.TaskStore, (store): TaskStore.TaskStore => ({
           ...store,
           shared: true,
-          settle: (...args: Parameters<typeof store.settle>) => Effect.zipRight(Deferred.await(open), store.settle(...args))
+          settle: (...args) => Effect.zipRight(Deferred.await(open), store.settle(...args)),
+          settleMany: (owner, settlements) =>
+            Effect.zipRight(
+              Effect.zipRight(Deferred.await(open), Ref.update(batches, (all) => [...all, settlements.length])),
+              Effect.forEach(settlements, ([id, settlement]) => store.settle(id, owner, settlement))
+            )
         }))
       ).pipe(Layer.provide(TaskStore.layerMemory))
       const started = yield* Ref.make<ReadonlyArray<string>>([])
@@ -663,6 +670,8 @@ describe("TaskEngine", () => {
         assert.isFalse(yield* Fiber.join(cancelled))
         assert.strictEqual(yield* engine.await(Echo, a), "a")
         assert.strictEqual((yield* engine.metrics).tasks["echo"]?.completed, 3)
+        // every settlement went through settleMany, gathered into one batch
+        assert.deepStrictEqual(yield* Ref.get(batches), [3])
       }).pipe(Effect.provide(layer))
     }))
 

@@ -82,6 +82,10 @@ export interface EngineState {
   claiming: number
   /** Settlements being written behind (still in `running` until they land). */
   behind: number
+  /** Settlements written behind, waiting for a settler fiber to take them. */
+  readonly outbox: Array<Outgoing>
+  /** The resume callbacks of parked settler fibers. */
+  readonly settlers: Array<(effect: Effect.Effect<void>) => void>
   closing: boolean
   /** The timer fiber's resume callback while it waits to be re-armed. */
   timer: ((effect: Effect.Effect<void>) => void) | undefined
@@ -111,6 +115,8 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       generation: 0,
       claiming: 0,
       behind: 0,
+      outbox: [],
+      settlers: [],
       closing: false,
       timer: undefined,
       rearmed: false,
@@ -184,6 +190,29 @@ export const resolveWaiters = (state: EngineState, record: TaskRecord): void => 
   if (waiting === undefined) return
   state.waiters.delete(record.id)
   for (const d of waiting) Deferred.unsafeDone(d, Effect.succeed(record))
+}
+
+/** A finished attempt whose settlement is written behind, and how it settles. @internal */
+export interface Outgoing {
+  readonly attempt: import("./Execute.js").Attempt
+  readonly decided: import("./Settle.js").Decision
+}
+
+/** Hands a settlement to the settler fibers (see `Dispatcher.settler`). @internal */
+export const sendBehind = (state: EngineState, outgoing: Outgoing): void => {
+  outgoing.attempt.running.behind = []
+  state.behind++
+  state.outbox.push(outgoing)
+  const settler = state.settlers.pop()
+  if (settler !== undefined) settler(Effect.void)
+}
+
+/** A settlement written behind has landed: its waiters (a `cancel`) go on. @internal */
+export const landed = (state: EngineState, running: Running): void => {
+  state.behind--
+  const callbacks = running.behind ?? []
+  running.behind = undefined
+  for (const callback of callbacks) callback()
 }
 
 /** Registers an attempt as running, and wakes the heartbeat fiber. @internal */

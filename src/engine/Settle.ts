@@ -16,7 +16,7 @@
 import { Cause, Duration, Effect, Either, Exit, Option, Predicate, Schema } from "effect"
 import { PayloadInvalid, TaskTimeout } from "../services/TaskError.js"
 import type { MetricEvent } from "../services/TaskMetrics.js"
-import type { TaskErrorInfo } from "../services/TaskRecord.js"
+import type { TaskErrorInfo, TaskRecord } from "../services/TaskRecord.js"
 import type { Settlement } from "../services/TaskStore.js"
 import { redact } from "./Codec.js"
 import type { Engine } from "./EngineState.js"
@@ -78,70 +78,96 @@ const reportError = (engine: Engine, attempt: Attempt, error: TaskErrorInfo, fin
       })
   )
 
-/**
- * Writes the settlement, then (in one synchronous step) does the engine's bookkeeping and records
- * the metric event; a report, where one is due, follows.
- */
-const write = (
-  engine: Engine,
-  attempt: Attempt,
+/** What an attempt's end writes: the settlement, its metric event, and the report due, if any. @internal */
+export interface Decision {
+  readonly settlement: Settlement
+  readonly event: MetricEvent
+  readonly value: number
+  readonly report: { readonly error: TaskErrorInfo; readonly final: boolean } | undefined
+}
+
+const decision = (
   settlement: Settlement,
   event: MetricEvent,
   value: number,
   report?: { readonly error: TaskErrorInfo; readonly final: boolean }
-): Effect.Effect<void> => {
-  const written = StoreRetry.untilDoneThen(
-    engine.store.settle(attempt.record.id, engine.state.owner, settlement),
-    "settle",
-    (settled) => {
-      const state = engine.state
-      state.running.delete(attempt.record.id)
-      engine.metrics.record(attempt.record.name, event, value)
-      if (Option.isSome(settled)) {
-        const record = settled.value
-        if (record.status === "pending") {
-          if (record.runAt.getTime() <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
-          else rearm(state)
-        } else {
-          resolveWaiters(state, record)
-        }
-      }
-      signalSettled(state)
-      return Effect.void
+): Decision => ({ settlement, event, value, report })
+
+/**
+ * The engine's bookkeeping once a settlement has landed, in one synchronous step: the attempt
+ * leaves `running`, the metric event is recorded, awaiters get a terminal record, a task pending
+ * again wakes a worker or the timer, and `drain` is told. @internal
+ */
+export const apply = (engine: Engine, attempt: Attempt, decided: Decision, settled: Option.Option<TaskRecord>): void => {
+  const state = engine.state
+  state.running.delete(attempt.record.id)
+  engine.metrics.record(attempt.record.name, decided.event, decided.value)
+  if (Option.isSome(settled)) {
+    const record = settled.value
+    if (record.status === "pending") {
+      if (record.runAt.getTime() <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
+      else rearm(state)
+    } else {
+      resolveWaiters(state, record)
     }
-  )
-  return report === undefined ? written : Effect.zipRight(written, reportError(engine, attempt, report.error, report.final))
+  }
+  signalSettled(state)
 }
 
-/** Settles a finished attempt. @internal */
-export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> => {
+/** The error report a decision calls for, after its settlement landed. @internal */
+export const report = (engine: Engine, attempt: Attempt, decided: Decision): Effect.Effect<void> =>
+  decided.report === undefined
+    ? Effect.void
+    : reportError(engine, attempt, decided.report.error, decided.report.final)
+
+/** Writes the settlement through the store (retried until it lands), then `apply` and `report`. */
+const write = (engine: Engine, attempt: Attempt, decided: Decision): Effect.Effect<void> =>
+  StoreRetry.untilDoneThen(
+    engine.store.settle(attempt.record.id, engine.state.owner, decided.settlement),
+    "settle",
+    (settled) => {
+      apply(engine, attempt, decided, settled)
+      return report(engine, attempt, decided)
+    }
+  )
+
+/**
+ * Decides how a finished attempt settles: at once, or (a retry's backoff replays the schedule;
+ * a lost lease logs) as an Effect, whose `undefined` is an attempt whose lease was lost, not
+ * settled here (its bookkeeping is done). Most attempts decide at once, without an Effect step.
+ * @internal
+ */
+export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effect<Decision | undefined> => {
   const { exit, record, registered, running } = attempt
   const now = engine.clock.unsafeCurrentTimeMillis()
   const duration = now - running.startedMillis
   if (running.stop === "lost") {
     engine.state.running.delete(record.id)
     signalSettled(engine.state)
-    return Effect.logWarning(`task ${record.name} ${record.id}: lease lost to another instance; not settled here`)
+    return Effect.as(
+      Effect.logWarning(`task ${record.name} ${record.id}: lease lost to another instance; not settled here`),
+      undefined
+    )
   }
   if (Exit.isSuccess(exit)) {
     const encoded = registered.codecs.success.encode(exit.value)
     if (Either.isRight(encoded)) {
-      return write(engine, attempt, { _tag: "Completed", result: encoded.right }, "completed", duration)
+      return decision({ _tag: "Completed", result: encoded.right }, "completed", duration)
     }
     const error = defectInfo(Cause.die(encoded.left))
-    return write(engine, attempt, { _tag: "Failed", error }, "failed", duration, { error, final: true })
+    return decision({ _tag: "Failed", error }, "failed", duration, { error, final: true })
   }
   const cause = exit.cause
   if (running.stop === "cancel" || (running.stop === undefined && Cause.isInterruptedOnly(cause))) {
-    return write(engine, attempt, { _tag: "Cancelled" }, "cancelled", 1)
+    return decision({ _tag: "Cancelled" }, "cancelled", 1)
   }
   if (running.stop === "shutdown") {
-    return write(engine, attempt, { _tag: "Released" }, "released", 1)
+    return decision({ _tag: "Released" }, "released", 1)
   }
   const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) {
     const error = defectInfo(cause)
-    return write(engine, attempt, { _tag: "Failed", error }, "failed", duration, { error, final: true })
+    return decision({ _tag: "Failed", error }, "failed", duration, { error, final: true })
   }
   const typed = failure.value
   const error = failureInfo(attempt, typed, cause)
@@ -150,15 +176,21 @@ export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> =>
     (definition.retryWhile === undefined || definition.retryWhile(typed as never))
   if (typed instanceof TaskTimeout) engine.metrics.record(record.name, "timedOut", 1)
   const delay = retryable ? nextDelay(definition.retry, record.attempt, typed as never, now) : Effect.succeedNone
-  return Effect.flatMap(delay, (next) =>
+  return Effect.map(delay, (next) =>
     Option.isNone(next)
-      ? write(engine, attempt, { _tag: "Failed", error }, "failed", duration, { error, final: true })
-      : write(
-        engine,
-        attempt,
+      ? decision({ _tag: "Failed", error }, "failed", duration, { error, final: true })
+      : decision(
         { _tag: "Retry", runAt: new Date(now + Duration.toMillis(next.value)), error },
         "retried",
         duration,
         engine.settings.errorReports === "attempts" ? { error, final: false } : undefined
       ))
+}
+
+/** Settles a finished attempt: decides, writes, and does the bookkeeping. @internal */
+export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> => {
+  const decided = decide(engine, attempt)
+  return Effect.isEffect(decided)
+    ? Effect.flatMap(decided, (d) => (d === undefined ? Effect.void : write(engine, attempt, d)))
+    : write(engine, attempt, decided)
 }

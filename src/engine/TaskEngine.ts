@@ -597,6 +597,10 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     for (let i = 0; i < settings.maxConcurrent; i++) {
       yield* Dispatcher.spawnWorker(engine, workerScope, serviceContext)
     }
+    if (store.shared && store.settleMany !== undefined) {
+      yield* Effect.forkScoped(Dispatcher.settler(engine))
+      yield* Effect.forkScoped(Dispatcher.settler(engine))
+    }
     yield* Effect.forkScoped(Dispatcher.timer(engine))
     yield* Effect.forkScoped(Dispatcher.heartbeat(engine))
     yield* Effect.forkScoped(Dispatcher.listen(engine))

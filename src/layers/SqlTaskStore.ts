@@ -307,12 +307,11 @@ export const make = (
       )
     /** Removes the buffered tasks that have used half their lease, for giving back. */
     const takeStale = (buffer: Buffer, now_: number): Array<TaskRecord> => {
+      // items are in claim order, so the stale ones are a prefix
       const cutoff = now_ - buffer.leaseMillis / 2
-      const stale: Array<TaskRecord> = []
-      for (let i = buffer.items.length - 1; i >= 0; i--) {
-        if (buffer.items[i]!.claimedAt <= cutoff) stale.push(...buffer.items.splice(i, 1).map((b) => b.record))
-      }
-      return stale
+      let n = 0
+      while (n < buffer.items.length && buffer.items[n]!.claimedAt <= cutoff) n++
+      return n === 0 ? [] : buffer.items.splice(0, n).map((b) => b.record)
     }
     const claimGroup = (key: string, group: ReadonlyArray<ClaimRequest>): Effect.Effect<void> => {
       const first = group[0]!.input
@@ -374,14 +373,17 @@ export const make = (
         const buffer = prefetch === 0 ? undefined : buffers.get(claimKey(options))
         if (buffer === undefined || buffer.items.length === 0) return claimer.submit(options)
         const stale = takeStale(buffer, clock.unsafeCurrentTimeMillis())
-        const taken = buffer.items.splice(0, options.limit).map((b) => b.record)
-        const back = stale.length === 0 ? Effect.void : Effect.forkIn(giveBack(options.owner, stale), scope)
-        if (taken.length === 0) return Effect.zipRight(back, claimer.submit(options))
+        const taken = options.limit === 1 && buffer.items.length > 0
+          ? [buffer.items.shift()!.record]
+          : buffer.items.splice(0, options.limit).map((b) => b.record)
+        const back = stale.length === 0 ? undefined : Effect.forkIn(giveBack(options.owner, stale), scope)
+        if (taken.length === 0) return back === undefined ? claimer.submit(options) : Effect.zipRight(back, claimer.submit(options))
         // refilled ahead of need once half the buffer is used, so a busy engine never waits
-        return Effect.zipRight(Effect.zipRight(back, refill(buffer, options)), Effect.succeed(taken))
+        const more = buffer.refilling || buffer.items.length * 2 > prefetch ? undefined : refill(buffer, options)
+        const side = back === undefined ? more : more === undefined ? back : Effect.zipRight(back, more)
+        return side === undefined ? Effect.succeed(taken) : Effect.as(side, taken)
       })
     const refill = (buffer: Buffer, options: ClaimOptions): Effect.Effect<void> => {
-      if (buffer.refilling || buffer.items.length * 2 > prefetch) return Effect.void
       buffer.refilling = true
       const ahead = claimer.submit({ ...options, limit: 0 }).pipe(
         Effect.ignore,
@@ -458,6 +460,41 @@ export const make = (
         return settler.submit({ id, owner, settlement, progress })
       })
 
+    // one statement for a batch the engine gathered itself (its settlers): no coalescing needed
+    const settleMany = (
+      owner: string,
+      settlements: ReadonlyArray<readonly [TaskId, Settlement]>
+    ): Effect.Effect<ReadonlyArray<Option.Option<TaskRecord>>, StoreUnavailable> =>
+      Effect.suspend(() => {
+        const args: Array<SettleArg> = []
+        for (const [id, settlement] of settlements) {
+          const key = progressKey(id, owner)
+          const progress = pendingProgress.get(key)?.progress
+          pendingProgress.delete(key)
+          args.push(settleArg({ id, owner, settlement, progress }))
+        }
+        const byId = new Map<string, TaskRecord>()
+        const write = (chunk: ReadonlyArray<SettleArg>) =>
+          Effect.map(
+            caller.call("task_settle", {
+              p_settlements: chunk,
+              p_now: now(),
+              p_aging_ms: agingMillis,
+              p_synchronous: synchronous
+            }),
+            (rows) => {
+              for (const row of rows) byId.set(row.id, toRecord(row))
+            }
+          )
+        const chunks: Array<ReadonlyArray<SettleArg>> = []
+        for (let i = 0; i < args.length; i += maxBatch) chunks.push(args.slice(i, i + maxBatch))
+        const written = chunks.length === 1 ? write(chunks[0]!) : Effect.forEach(chunks, write, { discard: true })
+        return Effect.map(written, () => {
+          publish(Array.from(byId.values()))
+          return settlements.map(([id]) => Option.fromNullable(byId.get(id)))
+        })
+      })
+
     // -- the rest ---------------------------------------------------------------------------------
     const heartbeat = (
       owner: string,
@@ -512,6 +549,7 @@ export const make = (
       heartbeat,
       setProgress,
       settle,
+      settleMany,
       cancel,
       requeue,
       deleteFinishedBefore,

@@ -128,6 +128,16 @@ export interface TaskStore {
     owner: string,
     settlement: Settlement
   ) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
+  /**
+   * Settles attempts of tasks the owner holds, all at once (distinct ids); the results come in
+   * the same order, `none` where the owner no longer holds the task. Optional: a shared store
+   * offers it so that the engine writes the settlements of many workers in one round trip; without
+   * it the engine calls `settle` for each.
+   */
+  readonly settleMany?: (
+    owner: string,
+    settlements: ReadonlyArray<readonly [TaskId, Settlement]>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<TaskRecord>>, StoreUnavailable>
   /** Cancels a task whoever holds it: see `CancelResult`. */
   readonly cancel: (id: TaskId) => Effect.Effect<CancelResult, StoreUnavailable>
   /** Puts a failed or cancelled task back to pending (attempts start again from zero). */

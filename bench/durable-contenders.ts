@@ -23,7 +23,7 @@ export const CONCURRENCY = 10
  * effect-tasks' tuned store options (over `{ schema }`): claims take 64 tasks ahead of demand,
  * and settlements do not wait for the WAL flush (see `SqlTaskStoreOptions`). Change here.
  */
-export const EFFECT_TASKS_TUNED: PgTaskStoreOptions = { prefetch: 64, synchronousSettle: false }
+export const EFFECT_TASKS_TUNED: PgTaskStoreOptions = { prefetch: 500, synchronousSettle: false }
 
 /**
  * graphile-worker's tuned options, from its performance page ("Batching"): a local queue that

@@ -228,6 +228,50 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2", "t3"].map(status)), Array(4).fill("processing"))
     }))
 
+  it.scoped("settleMany writes a batch in one call: each task its own outcome, results in order, none where not held", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("settlemany")
+      const store = yield* storeIn(schema, { listen: false })
+      yield* store.insert(["a", "b", "c", "d"].map((name) => task(name)))
+      const claimed = yield* store.claim({ names: ["n"], limit: 3, owner: "A", leaseMillis: 60_000 })
+      assert.deepStrictEqual(claimed.map((r) => r.id), ["a", "b", "c"])
+      yield* store.setProgress(id("b"), "A", 40)
+      yield* store.setProgress(id("b"), "A", 55) // throttled: lands with the settlement
+      const retryAt = new Date(Date.now() + 60_000)
+      const results = yield* store.settleMany!("A", [
+        [id("c"), { _tag: "Retry", runAt: retryAt, error: { tag: "E", message: "again", cause: "" } }],
+        [id("d"), { _tag: "Completed", result: 1 }], // never claimed: not held
+        [id("a"), { _tag: "Completed", result: { ok: true } }],
+        [id("b"), { _tag: "Failed", error: { tag: "E", message: "no", cause: "" } }]
+      ])
+      const [c, d, a, b] = results.map(Option.getOrNull)
+      assert.strictEqual(c?.status, "pending")
+      assert.strictEqual(c?.runAt.getTime(), retryAt.getTime())
+      assert.isNull(d)
+      assert.strictEqual(a?.status, "completed")
+      assert.deepStrictEqual(a?.result, { ok: true })
+      assert.strictEqual(b?.status, "failed")
+      assert.strictEqual(b?.progress, 55)
+      assert.strictEqual(Option.getOrThrow(yield* store.get(id("d"))).status, "pending")
+    }))
+
+  it.scoped("claims and submits find their rows by primary key, not by a scan of the table", () =>
+    Effect.gen(function*() {
+      // the planner, misled by its estimates, hash-joined a seq scan of task_status into every
+      // claim and insert (O(table)); the functions forbid those joins
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("plans")
+      yield* storeIn(schema, { listen: false })
+      const rows = yield* sql<{ name: string; config: ReadonlyArray<string> | null }>`
+        SELECT p.proname AS name, p.proconfig AS config FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = ${schema} AND p.proname IN ('task_claim', 'task_insert', 'task_settle', 'task_set_progress')
+        ORDER BY 1`
+      assert.deepStrictEqual(rows.map((r) => r.name), ["task_claim", "task_insert", "task_set_progress", "task_settle"])
+      for (const row of rows) {
+        assert.includeMembers([...(row.config ?? [])], ["enable_hashjoin=off", "enable_mergejoin=off"], row.name)
+      }
+    }))
+
   it.scoped("prefetch: tasks claimed ahead go back once half their lease is gone", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("stale")

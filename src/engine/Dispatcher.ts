@@ -42,9 +42,11 @@ const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
 
 /**
  * How many settlements per worker may be written behind at once: enough for a SQL store to
- * batch them into few statements, few enough that a slow database soon holds workers back.
+ * batch them into few statements (a settlement costs PostgreSQL about twice as much in batches of
+ * 34 as in batches of 500; 32 a worker measured 20% faster than 8 at concurrency 10), few enough
+ * that a slow database soon holds workers back.
  */
-const behindPerWorker = 8
+const behindPerWorker = 32
 
 /**
  * A worker: claim, run, repeat; park when there is nothing to claim. It is uninterruptible but

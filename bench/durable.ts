@@ -43,15 +43,10 @@ import * as EmbeddedPostgres from "../src/layers/EmbeddedPostgres.js"
 import type { ContenderName, Mode, Producer, SqlRuntime } from "./durable-contenders.js"
 import { analyzeSchema, CONCURRENCY, dropSchema, producer, query, settingsOf, sqlRuntime, wallClock } from "./durable-contenders.js"
 import type { FromWorker, ToWorker } from "./durable-worker.js"
+import { envInt } from "./env.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "..")
-
-const envInt = (name: string, fallback: number): number => {
-  const value = Number(process.env[name] ?? fallback)
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`)
-  return value
-}
 
 const TASKS = envInt("BENCH_DURABLE_TASKS", 20_000)
 const ONE_BY_ONE = Math.min(TASKS, envInt("BENCH_DURABLE_ONE_BY_ONE", 2_000))

@@ -37,16 +37,11 @@ import { runInNewContext } from "node:vm"
 import type { Contender, Workload } from "./contenders.js"
 import { effectForEach, effectTasks, guide, pQueue } from "./contenders.js"
 import { printDurable, runDurable } from "./durable.js"
+import { envInt } from "./env.js"
 import type { MemoryResult } from "./memory.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "..")
-
-const envInt = (name: string, fallback: number): number => {
-  const value = Number(process.env[name] ?? fallback)
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`)
-  return value
-}
 
 const TASKS = envInt("BENCH_TASKS", 100_000)
 const ROUNDS = envInt("BENCH_ROUNDS", 3)

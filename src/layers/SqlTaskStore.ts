@@ -364,6 +364,11 @@ export const make = (
         if (group === undefined) groups.set(key, [request])
         else group.push(request)
       }
+      if (groups.size === 1) {
+        // the usual case (one engine): no fiber per group
+        const [key, group] = groups.entries().next().value!
+        return claimGroup(key, group)
+      }
       return Effect.forEach(groups, ([key, group]) => claimGroup(key, group), { concurrency: "unbounded", discard: true })
     }
     const claimer = yield* Batcher.make({ execute: claimBatch, maxInFlight, maxBatch })

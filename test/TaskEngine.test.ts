@@ -659,6 +659,10 @@ describe("TaskEngine", () => {
         // one worker, and no settlement has landed: yet every task has run
         assert.deepStrictEqual(yield* Ref.get(started), ["a", "b", "c"])
         assert.strictEqual((yield* record(engine, a)).status, "processing")
+        // the attempts are over: the metrics say so already (never more running than workers)
+        const before = (yield* engine.metrics).tasks["echo"]
+        assert.strictEqual(before?.completed, 3)
+        assert.strictEqual(before?.running, 0)
         // drain and a cancel wait for the settlements; the cancel finds a finished task
         const drained = yield* Effect.fork(engine.drain)
         const cancelled = yield* Effect.fork(engine.cancel(a))

@@ -99,7 +99,9 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
           if (running.stop === undefined && state.behind < maxBehind) {
             const decided = decide(engine, attempt)
             if (!Effect.isEffect(decided)) {
-              // written behind: the worker claims its next task while a settler writes this one
+              // written behind: the worker claims its next task while a settler writes this one;
+              // the attempt is over, so its metric event is recorded now
+              engine.metrics.record(record.name, decided.event, decided.value)
               sendBehind(state, { attempt, decided })
               return again
             }
@@ -178,7 +180,7 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
       let reports: Array<Effect.Effect<void>> | undefined
       for (let i = 0; i < batch.length; i++) {
         const { attempt, decided } = batch[i]!
-        apply(engine, attempt, decided, results[i] ?? Option.none())
+        apply(engine, attempt, decided, results[i] ?? Option.none(), true)
         landed(state, attempt.running)
         if (decided.report !== undefined) (reports ??= []).push(report(engine, attempt, decided))
       }

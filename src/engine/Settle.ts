@@ -95,13 +95,21 @@ const decision = (
 
 /**
  * The engine's bookkeeping once a settlement has landed, in one synchronous step: the attempt
- * leaves `running`, the metric event is recorded, awaiters get a terminal record, a task pending
- * again wakes a worker or the timer, and `drain` is told. @internal
+ * leaves `running`, the metric event is recorded (unless `recorded`: a settlement written behind
+ * records it when the attempt ends, so the running gauge never counts more than the workers),
+ * awaiters get a terminal record, a task pending again wakes a worker or the timer, and `drain`
+ * is told. @internal
  */
-export const apply = (engine: Engine, attempt: Attempt, decided: Decision, settled: Option.Option<TaskRecord>): void => {
+export const apply = (
+  engine: Engine,
+  attempt: Attempt,
+  decided: Decision,
+  settled: Option.Option<TaskRecord>,
+  recorded = false
+): void => {
   const state = engine.state
   state.running.delete(attempt.record.id)
-  engine.metrics.record(attempt.record.name, decided.event, decided.value)
+  if (!recorded) engine.metrics.record(attempt.record.name, decided.event, decided.value)
   if (Option.isSome(settled)) {
     const record = settled.value
     if (record.status === "pending") {

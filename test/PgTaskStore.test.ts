@@ -62,7 +62,8 @@ layer(PgClientLive)("PgTaskStore", (it) => {
     it,
     Layer.unwrapScoped(
       Effect.map(freshSchema("contract"), (schema) => PgTaskStore.layerPostgres({ schema, time: "clock", listen: false }))
-    )
+    ),
+    { settleMany: true }
   )
 })
 
@@ -228,31 +229,20 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2", "t3"].map(status)), Array(4).fill("processing"))
     }))
 
-  it.scoped("settleMany writes a batch in one call: each task its own outcome, results in order, none where not held", () =>
+  it.scoped("settleMany carries the last throttled progress of each task into its settlement", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("settlemany")
       const store = yield* storeIn(schema, { listen: false })
-      yield* store.insert(["a", "b", "c", "d"].map((name) => task(name)))
-      const claimed = yield* store.claim({ names: ["n"], limit: 3, owner: "A", leaseMillis: 60_000 })
-      assert.deepStrictEqual(claimed.map((r) => r.id), ["a", "b", "c"])
+      yield* store.insert(["a", "b"].map((name) => task(name)))
+      yield* store.claim({ names: ["n"], limit: 2, owner: "A", leaseMillis: 60_000 })
       yield* store.setProgress(id("b"), "A", 40)
-      yield* store.setProgress(id("b"), "A", 55) // throttled: lands with the settlement
-      const retryAt = new Date(Date.now() + 60_000)
-      const results = yield* store.settleMany!("A", [
-        [id("c"), { _tag: "Retry", runAt: retryAt, error: { tag: "E", message: "again", cause: "" } }],
-        [id("d"), { _tag: "Completed", result: 1 }], // never claimed: not held
-        [id("a"), { _tag: "Completed", result: { ok: true } }],
+      yield* store.setProgress(id("b"), "A", 55) // throttled: not written yet
+      const settled = (yield* store.settleMany!("A", [
+        [id("a"), { _tag: "Completed", result: null }],
         [id("b"), { _tag: "Failed", error: { tag: "E", message: "no", cause: "" } }]
-      ])
-      const [c, d, a, b] = results.map(Option.getOrNull)
-      assert.strictEqual(c?.status, "pending")
-      assert.strictEqual(c?.runAt.getTime(), retryAt.getTime())
-      assert.isNull(d)
-      assert.strictEqual(a?.status, "completed")
-      assert.deepStrictEqual(a?.result, { ok: true })
-      assert.strictEqual(b?.status, "failed")
-      assert.strictEqual(b?.progress, 55)
-      assert.strictEqual(Option.getOrThrow(yield* store.get(id("d"))).status, "pending")
+      ])).map(Option.getOrThrow)
+      assert.deepStrictEqual(settled.map((r) => [r.status, r.progress]), [["completed", 100], ["failed", 55]])
+      assert.strictEqual(Option.getOrThrow(yield* store.get(id("b"))).progress, 55)
     }))
 
   it.scoped("claims and submits find their rows by primary key, not by a scan of the table", () =>

@@ -56,7 +56,8 @@ layer(PgClientLive)("SupabaseTaskStore", (it) => {
         const schema = yield* migratedSchema("supa")
         return layerSupabase(yield* clientOn(schema), { time: "clock" })
       })
-    )
+    ),
+    { settleMany: true }
   )
 })
 

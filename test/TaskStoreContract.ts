@@ -64,7 +64,17 @@ const settle = (taskId: string, owner: string, settlement: Settlement) =>
 /**
  * Registers the contract's tests; `layer` must give a fresh, empty store each time it is built.
  */
-export const taskStoreContract = <E, R>(it: Vitest.MethodsNonLive<R>, layer: Layer.Layer<TaskStore, E, R>): void => {
+/** What a store under test offers beyond the required port. */
+export interface ContractOptions {
+  /** The store implements `settleMany` (the SQL stores). */
+  readonly settleMany?: boolean
+}
+
+export const taskStoreContract = <E, R>(
+  it: Vitest.MethodsNonLive<R>,
+  layer: Layer.Layer<TaskStore, E, R>,
+  options: ContractOptions = {}
+): void => {
   const test = (name: string, body: Effect.Effect<void, unknown, TaskStore | R | Scope.Scope>) =>
     it.effect(name, () => Effect.provide(Effect.scoped(body), layer))
 
@@ -489,5 +499,32 @@ export const taskStoreContract = <E, R>(it: Vitest.MethodsNonLive<R>, layer: Lay
         assert.strictEqual((yield* get("c")).status, "processing")
       })
     )
+
+    if (options.settleMany === true) {
+      test(
+        "settleMany settles a batch: each task its own outcome, results in order, none where not held",
+        Effect.gen(function*() {
+          const s = yield* store
+          yield* insertAt(["a"], ["b"], ["c"], ["d"])
+          assert.deepStrictEqual(ids(yield* claim(A, 3)), ["a", "b", "c"])
+          const t = yield* now
+          const results = yield* s.settleMany!(A, [
+            [id("c"), { _tag: "Retry", runAt: new Date(t + 500), error: error("again") }],
+            [id("d"), { _tag: "Completed", result: "not held" }],
+            [id("a"), { _tag: "Completed", result: { ok: true } }],
+            [id("b"), { _tag: "Failed", error: error("no") }]
+          ])
+          const [c, d, a, b] = results.map(Option.getOrNull)
+          assert.strictEqual(c?.status, "pending")
+          assert.strictEqual(c?.runAt.getTime(), t + 500)
+          assert.isNull(d)
+          assert.deepStrictEqual(a?.result, { ok: true })
+          assert.strictEqual(a?.status, "completed")
+          assert.strictEqual(b?.status, "failed")
+          assert.deepStrictEqual(yield* get("a"), a)
+          assert.strictEqual((yield* get("d")).status, "pending")
+        })
+      )
+    }
   })
 }

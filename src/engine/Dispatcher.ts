@@ -13,7 +13,7 @@
  * - two settlers, over such a store: each takes the whole outbox and writes it in one
  *   `settleMany`, so one batch travels while the next gathers. Waiting for each round trip held
  *   an engine at concurrency 10 to about 3,300 tasks/s on PostgreSQL; a fiber forked per
- *   settlement cost more than the write it saved.
+ *   settlement instead of the outbox cost node's main thread about 30 us a task more.
  * - the timer: sleeps until the earliest future `runAt` (a delay or a retry's backoff) and then
  *   wakes idle workers; `rearm` makes it look again. On a shared store it also wakes every
  *   `pollInterval`, the backstop for missed `wakeups`.

@@ -11,7 +11,7 @@ import { Effect, Layer, Option, Schedule, Schema } from "effect"
 import type { Browser, Page } from "playwright-core"
 import { chromium } from "playwright-core"
 import * as NodeServer from "../src/http/NodeServer.js"
-import { Progress, Task, TaskEngine, TaskStore } from "../src/index.js"
+import { Progress, Task, TaskApi, TaskEngine, TaskStore } from "../src/index.js"
 
 const executablePath = "/usr/bin/chromium"
 const token = "dashboard-t0ken"
@@ -64,8 +64,8 @@ const api = (base: string, method: string, path: string, body?: unknown) =>
       method,
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    }).then((r) => r.json() as Promise<any>)
-  )
+    }).then((r) => r.json())
+  ).pipe(Effect.flatMap(Schema.decodeUnknown(TaskApi.Submitted)), Effect.orDie)
 
 /** The row's progress and its bar's width, read together. */
 const barOf = (page: Page, id: string) =>

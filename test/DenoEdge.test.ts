@@ -6,7 +6,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { Effect, Schedule } from "effect"
+import { Effect, Schedule, Schema } from "effect"
+import { TaskApi } from "../src/index.js"
+import { PayloadInvalid } from "../src/services/TaskError.js"
+import { TaskRecord } from "../src/services/TaskRecord.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
@@ -67,9 +70,12 @@ const waitForLine = (deno: Deno, pattern: RegExp, from = 0, seconds = 30) =>
     )
   )
 
-// `json` is `any`: the assertions reach into the JSON answers
-const http = (url: string, init?: RequestInit) =>
-  Effect.promise(() => fetch(url, init).then((res) => res.json().then((json: any) => ({ status: res.status, json }))))
+/** One request to the function, its JSON answer decoded with the API's own schema. */
+const http = <A, I>(schema: Schema.Schema<A, I>, url: string, init?: RequestInit) =>
+  Effect.promise(() => fetch(url, init).then((res) => res.json().then((json: unknown) => ({ status: res.status, json })))).pipe(
+    Effect.flatMap(({ json, status }) => Effect.map(Schema.decodeUnknown(schema)(json), (decoded) => ({ status, json: decoded }))),
+    Effect.orDie
+  )
 
 const items = (n: number) => ({ data: Array.from({ length: n }, (_, i) => ({ id: `item-${i}`, value: i })) })
 
@@ -81,18 +87,18 @@ describe("Supabase edge function under Deno", () => {
       const base = `http://127.0.0.1:${listening.match(/listening on (\d+)/)![1]}/process-data`
 
       // the first request builds the function's runtime (a cold start): not what is measured here
-      assert.strictEqual((yield* http(`${base}/tasks?limit=1`)).status, 200)
+      assert.strictEqual((yield* http(TaskApi.TaskPage, `${base}/tasks?limit=1`)).status, 200)
       // 100 items at 20 ms each: two seconds of work behind a response that does not wait for it
       const started = Date.now()
-      const accepted = yield* http(base, { method: "POST", body: JSON.stringify(items(100)) })
+      const accepted = yield* http(TaskApi.Submitted, base, { method: "POST", body: JSON.stringify(items(100)) })
       const elapsed = Date.now() - started
       assert.strictEqual(accepted.status, 202)
       assert.isBelow(elapsed, 1000)
-      const id: string = accepted.json.id
-      const right = yield* http(`${base}/tasks/${id}`)
+      const id = accepted.json.id
+      const right = yield* http(TaskRecord, `${base}/tasks/${id}`)
       assert.include(["pending", "processing"], right.json.status)
 
-      const done = yield* poll(http(`${base}/tasks/${id}`), (r) => r.json.status === "completed", 500)
+      const done = yield* poll(http(TaskRecord, `${base}/tasks/${id}`), (r) => r.json.status === "completed", 500)
       assert.deepStrictEqual(done.json.result, { processed: 100, sum: 4950 })
       assert.strictEqual(done.json.progress, 100)
       yield* waitForLine(deno, /\[shim\] EdgeRuntime\.waitUntil settled/)
@@ -101,14 +107,14 @@ describe("Supabase edge function under Deno", () => {
       const settled = deno.lines.findIndex((l) => l.includes("EdgeRuntime.waitUntil settled"))
       assert.isTrue(registered >= 0 && registered < processed && processed < settled, deno.lines.join("\n"))
 
-      const invalid = yield* http(base, { method: "POST", body: JSON.stringify({ data: [{ id: "a", value: "x" }] }) })
+      const invalid = yield* http(PayloadInvalid, base, { method: "POST", body: JSON.stringify({ data: [{ id: "a", value: "x" }] }) })
       assert.strictEqual(invalid.status, 400)
       assert.strictEqual(invalid.json.path, "data.0.value")
 
       // 300 items: six seconds of work, cut short by the runtime's shutdown
-      const long = yield* http(base, { method: "POST", body: JSON.stringify(items(300)) })
+      const long = yield* http(TaskApi.Submitted, base, { method: "POST", body: JSON.stringify(items(300)) })
       assert.strictEqual(long.status, 202)
-      yield* poll(http(`${base}/tasks/${long.json.id}`), (r) => r.json.status === "processing" && r.json.progress > 0, 250)
+      yield* poll(http(TaskRecord, `${base}/tasks/${long.json.id}`), (r) => r.json.status === "processing" && r.json.progress > 0, 250)
       const before = deno.lines.length
       deno.process.kill("SIGUSR2")
       const dispatched = yield* waitForLine(deno, /\[shim\] dispatching beforeunload/, before)

@@ -1,8 +1,34 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
-import { Progress, Task, TaskEngine, TaskStore, WaitUntil, WebHandler } from "../src/index.js"
+import { Progress, Task, TaskApi, TaskEngine, TaskStore, WaitUntil, WebHandler } from "../src/index.js"
+import { DuplicateTask, PayloadInvalid } from "../src/services/TaskError.js"
+import { TaskRecord } from "../src/services/TaskRecord.js"
 import type { Handler } from "./support/http.js"
-import { call, events, open } from "./support/http.js"
+import { call, events, open, Tagged } from "./support/http.js"
+
+// the JSON answers as they are on the wire (dates as ISO strings)
+const RecordJson = Schema.encodedSchema(TaskRecord)
+const PageJson = Schema.encodedSchema(TaskApi.TaskPage)
+const StatsJson = Schema.encodedSchema(TaskApi.Stats)
+/** The parts of the OpenAPI document the tests read. */
+const Operation = Schema.Struct({
+  responses: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ content: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })) })
+  }),
+  security: Schema.optional(Schema.Unknown)
+})
+const SpecJson = Schema.Struct({
+  openapi: Schema.String,
+  paths: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ get: Schema.optional(Operation), post: Schema.optional(Operation) })
+  }),
+  components: Schema.Struct({
+    securitySchemes: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+    schemas: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  })
+})
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", { reason: Schema.String }) {}
 
@@ -82,8 +108,8 @@ describe("HTTP API", () => {
         const api = yield* serve(engine)
         const reply = yield* call(api, "POST", "/tasks/echo", { body: { text: "hi", times: 2 } })
         assert.strictEqual(reply.status, 202)
-        assert.isString(reply.json.id)
-        assert.strictEqual(yield* engine.await(Echo, reply.json.id), "HIHI")
+        assert.isString(reply.as(TaskApi.Submitted).id)
+        assert.strictEqual(yield* engine.await(Echo, reply.as(TaskApi.Submitted).id), "HIHI")
       })))
 
   it.scoped("400 names the bad field from the task's Schema, and nothing is stored", () =>
@@ -92,12 +118,12 @@ describe("HTTP API", () => {
         const api = yield* serve(engine)
         const reply = yield* call(api, "POST", "/tasks/echo", { body: { text: "hi", times: 1.5 } })
         assert.strictEqual(reply.status, 400)
-        assert.strictEqual(reply.json._tag, "PayloadInvalid")
-        assert.strictEqual(reply.json.path, "times")
-        assert.strictEqual(reply.json.task, "echo")
+        assert.strictEqual(reply.as(Tagged)._tag, "PayloadInvalid")
+        assert.strictEqual(reply.as(PayloadInvalid).path, "times")
+        assert.strictEqual(reply.as(PayloadInvalid).task, "echo")
         const missing = yield* call(api, "POST", "/tasks/echo", { body: {} })
         assert.strictEqual(missing.status, 400)
-        assert.strictEqual(missing.json.path, "text")
+        assert.strictEqual(missing.as(PayloadInvalid).path, "text")
         assert.strictEqual((yield* engine.list()).length, 0)
       })))
 
@@ -110,7 +136,7 @@ describe("HTTP API", () => {
           headers: { "content-type": "application/json" }
         })
         assert.strictEqual(reply.status, 400)
-        assert.strictEqual(reply.json._tag, "MalformedBody")
+        assert.strictEqual(reply.as(Tagged)._tag, "MalformedBody")
       })))
 
   it.scoped("404 UnknownTask for a name no definition has", () =>
@@ -131,9 +157,9 @@ describe("HTTP API", () => {
         assert.strictEqual(first.status, 202)
         const second = yield* call(api, "POST", "/tasks/parked", { body: { n: 2 }, headers })
         assert.strictEqual(second.status, 409)
-        assert.strictEqual(second.json._tag, "DuplicateTask")
-        assert.strictEqual(second.json.id, first.json.id)
-        assert.strictEqual(second.json.idempotencyKey, "order-42")
+        assert.strictEqual(second.as(Tagged)._tag, "DuplicateTask")
+        assert.strictEqual(second.as(DuplicateTask).id, first.as(TaskApi.Submitted).id)
+        assert.strictEqual(second.as(DuplicateTask).idempotencyKey, "order-42")
         assert.strictEqual((yield* engine.list()).length, 1)
       })))
 
@@ -179,11 +205,11 @@ describe("HTTP API", () => {
         yield* engine.await(Echo, id)
         const reply = yield* call(api, "GET", `/tasks/${id}`)
         assert.strictEqual(reply.status, 200)
-        assert.strictEqual(reply.json.id, id)
-        assert.strictEqual(reply.json.status, "completed")
-        assert.strictEqual(reply.json.result, "A")
-        assert.strictEqual(reply.json.progress, 100)
-        assert.strictEqual(reply.json.createdAt, new Date(0).toISOString())
+        assert.strictEqual(reply.as(RecordJson).id, id)
+        assert.strictEqual(reply.as(RecordJson).status, "completed")
+        assert.strictEqual(reply.as(RecordJson).result, "A")
+        assert.strictEqual(reply.as(RecordJson).progress, 100)
+        assert.strictEqual(reply.as(RecordJson).createdAt, new Date(0).toISOString())
         const missing = yield* call(api, "GET", "/tasks/nope")
         assert.strictEqual(missing.status, 404)
         assert.deepStrictEqual(missing.json, { _tag: "TaskNotFound", id: "nope" })
@@ -203,23 +229,23 @@ describe("HTTP API", () => {
           const query: string = `/tasks?status=pending&limit=2${cursor === null ? "" : `&cursor=${cursor}`}`
           const page = yield* call(api, "GET", query)
           assert.strictEqual(page.status, 200)
-          for (const task of page.json.tasks) {
+          for (const task of page.as(PageJson).tasks) {
             assert.strictEqual(task.status, "pending")
             seen.push(task.id)
           }
-          cursor = page.json.nextCursor
+          cursor = page.as(PageJson).nextCursor
           pages++
         } while (cursor !== null && pages < 10)
         assert.strictEqual(pages, 3)
         assert.deepStrictEqual(seen, [...parked].reverse())
         const byName = yield* call(api, "GET", "/tasks?name=echo")
-        assert.deepStrictEqual(byName.json.tasks.map((t: { id: string }) => t.id), [echo])
-        assert.strictEqual(byName.json.nextCursor, null)
+        assert.deepStrictEqual(byName.as(PageJson).tasks.map((t) => t.id), [echo])
+        assert.strictEqual(byName.as(PageJson).nextCursor, null)
         const both = yield* call(api, "GET", "/tasks?status=completed&status=pending&limit=100")
-        assert.strictEqual(both.json.tasks.length, 6)
+        assert.strictEqual(both.as(PageJson).tasks.length, 6)
         const bad = yield* call(api, "GET", "/tasks?status=sleeping")
         assert.strictEqual(bad.status, 400)
-        assert.strictEqual(bad.json._tag, "HttpApiDecodeError")
+        assert.strictEqual(bad.as(Tagged)._tag, "HttpApiDecodeError")
       })))
 
   it.scoped("POST /tasks/{id}/cancel cancels once, then says false; 404 when unknown", () =>
@@ -260,14 +286,14 @@ describe("HTTP API", () => {
         assert.strictEqual(response.status, 200)
         assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/)
         const stream = events(response)
-        yield* stream.until((e) => e.event === "record" && e.data.progress === 40)
+        yield* stream.until((e) => e.event === "record" && e.as(RecordJson).progress === 40)
         yield* Deferred.succeed(gate, undefined)
         const all = yield* stream.until((e) => e.event === "end")
-        const records = all.filter((e) => e.event === "record").map((e) => e.data)
+        const records = all.filter((e) => e.event === "record").map((e) => e.as(RecordJson))
         assert.isTrue(records.every((r) => r.id === id))
-        assert.strictEqual(records[records.length - 1].status, "completed")
-        assert.strictEqual(records[records.length - 1].progress, 100)
-        assert.deepStrictEqual(records[0].payload, { label: "<b>not html</b>" })
+        assert.strictEqual(records[records.length - 1]!.status, "completed")
+        assert.strictEqual(records[records.length - 1]!.progress, 100)
+        assert.deepStrictEqual(records[0]!.payload, { label: "<b>not html</b>" })
         assert.strictEqual(all[all.length - 1]!.event, "end")
         assert.isTrue(stream.ended() || (yield* stream.until(() => false)).length === all.length)
         assert.strictEqual((yield* call(api, "GET", "/tasks/nope/events")).status, 404)
@@ -280,9 +306,9 @@ describe("HTTP API", () => {
         const stream = events(yield* open(api, "/events"))
         // the subscription is live once the first comment arrived; submit through the API
         const reply = yield* call(api, "POST", "/tasks/echo", { body: { text: "live" } })
-        const seen = yield* stream.until((e) => e.event === "record" && e.data.status === "completed")
-        const mine = seen.filter((e) => e.event === "record" && e.data.id === reply.json.id)
-        assert.strictEqual(mine[mine.length - 1]!.data.result, "LIVE")
+        const seen = yield* stream.until((e) => e.event === "record" && e.as(RecordJson).status === "completed")
+        const mine = seen.filter((e) => e.event === "record" && e.as(RecordJson).id === reply.as(TaskApi.Submitted).id)
+        assert.strictEqual(mine[mine.length - 1]!.as(RecordJson).result, "LIVE")
         yield* stream.close
       })))
 
@@ -292,7 +318,7 @@ describe("HTTP API", () => {
         const api = yield* serve(engine, { token: "s3cret-token" })
         const none = yield* call(api, "GET", "/tasks")
         assert.strictEqual(none.status, 401)
-        assert.strictEqual(none.json._tag, "Unauthorized")
+        assert.strictEqual(none.as(Tagged)._tag, "Unauthorized")
         assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/)
         for (const wrong of ["s3cret-toke", "s3cret-token2", "S3cret-token", "x"]) {
           assert.strictEqual((yield* call(api, "GET", "/tasks", { token: wrong })).status, 401, wrong)
@@ -355,16 +381,16 @@ describe("HTTP API", () => {
         yield* engine.await(Echo, id)
         const reply = yield* call(api, "GET", "/stats")
         assert.strictEqual(reply.status, 200)
-        assert.strictEqual(reply.json.total.completed, 1)
-        assert.strictEqual(reply.json.tasks.echo.submitted, 1)
-        assert.isString(reply.json.timestamp)
+        assert.strictEqual(reply.as(StatsJson).total.completed, 1)
+        assert.strictEqual(reply.as(StatsJson).tasks["echo"]?.submitted, 1)
+        assert.isString(reply.as(StatsJson).timestamp)
       })))
 
   it.scoped("GET /openapi.json documents every endpoint, its statuses and the bearer scheme", () =>
     withEngine(({ engine }) =>
       Effect.gen(function*() {
         const api = yield* serve(engine)
-        const spec = (yield* call(api, "GET", "/openapi.json")).json
+        const spec = (yield* call(api, "GET", "/openapi.json")).as(SpecJson)
         assert.strictEqual(spec.openapi, "3.1.0")
         assert.deepStrictEqual(Object.keys(spec.paths).sort(), [
           "/events",
@@ -377,13 +403,13 @@ describe("HTTP API", () => {
           "/tasks/{id}/retry",
           "/tasks/{name}"
         ])
-        const submit = spec.paths["/tasks/{name}"].post
+        const submit = spec.paths["/tasks/{name}"]?.post
         for (const status of ["202", "400", "401", "404", "409", "413", "429", "503"]) {
-          assert.property(submit.responses, status)
+          assert.property(submit?.responses, status)
         }
-        assert.deepStrictEqual(submit.security, [{ bearer: [] }])
-        assert.deepStrictEqual(spec.components.securitySchemes.bearer, { type: "http", scheme: "bearer" })
-        assert.property(spec.paths["/tasks/{id}/events"].get.responses["200"].content, "text/event-stream")
+        assert.deepStrictEqual(submit?.security, [{ bearer: [] }])
+        assert.deepStrictEqual(spec.components.securitySchemes["bearer"], { type: "http", scheme: "bearer" })
+        assert.property(spec.paths["/tasks/{id}/events"]?.get?.responses["200"]?.content, "text/event-stream")
         assert.property(spec.components.schemas, "PayloadInvalid")
       })))
 
@@ -406,7 +432,7 @@ describe("HTTP API", () => {
         const api = yield* serve(engine, { basePath: "/process-data" })
         const reply = yield* call(api, "POST", "/process-data/tasks/echo?priority=3", { body: { text: "p" } })
         assert.strictEqual(reply.status, 202)
-        assert.strictEqual(Option.getOrThrow(yield* engine.get(reply.json.id)).priority, 3)
+        assert.strictEqual(Option.getOrThrow(yield* engine.get(reply.as(TaskApi.Submitted).id)).priority, 3)
         assert.strictEqual((yield* call(api, "GET", "/process-data")).status, 200)
         assert.strictEqual((yield* call(api, "GET", "/elsewhere/tasks")).status, 404)
       })))
@@ -430,13 +456,13 @@ describe("HTTP API", () => {
         const second = yield* call(api, "POST", "/tasks/echo", { body: { text: "b" } })
         assert.strictEqual(second.status, 202)
         assert.strictEqual(registered.length, 2)
-        yield* engine.await(Echo, second.json.id)
+        yield* engine.await(Echo, second.as(TaskApi.Submitted).id)
         yield* Effect.yieldNow()
         assert.deepStrictEqual(settled, [false, false])
-        assert.strictEqual(yield* statusOf(engine, first.json.id), "processing")
+        assert.strictEqual(yield* statusOf(engine, first.as(TaskApi.Submitted).id), "processing")
         yield* Deferred.succeed(gate, undefined)
         yield* Effect.promise(() => Promise.all(registered))
-        assert.strictEqual(yield* statusOf(engine, first.json.id), "completed")
+        assert.strictEqual(yield* statusOf(engine, first.as(TaskApi.Submitted).id), "completed")
       })))
 
   const delayedKeepAlive = (keepAlive: "idle" | "drained") =>
@@ -460,7 +486,7 @@ describe("HTTP API", () => {
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 400)))
         const settledBefore = settled
         yield* TestClock.adjust("1 minute")
-        yield* engine.await(Echo, reply.json.id)
+        yield* engine.await(Echo, reply.as(TaskApi.Submitted).id)
         yield* Effect.promise(() => Promise.all(registered))
         return settledBefore
       }))

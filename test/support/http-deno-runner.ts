@@ -3,23 +3,36 @@
  * a stand-in for Supabase's global `EdgeRuntime.waitUntil` that logs what it is given, `Deno.serve`
  * bound to a free port on 127.0.0.1, and SIGUSR2 turned into the runtime's `beforeunload` event.
  */
-// runs under Deno, whose types this Node project does not load: its globals are untyped here
-declare const Deno: any
+type Handler = (request: Request) => Response | Promise<Response>
 
-;(globalThis as any).EdgeRuntime = {
-  waitUntil(promise: Promise<unknown>) {
-    console.log("[shim] EdgeRuntime.waitUntil registered")
-    promise.then(() => console.log("[shim] EdgeRuntime.waitUntil settled"))
-  }
+// runs under Deno, whose types this Node project does not load: the part of its global used here
+declare const Deno: {
+  serve: (
+    options: { hostname: string; port: number; onListen: (address: { port: number }) => void },
+    handler: Handler
+  ) => unknown
+  addSignalListener: (signal: "SIGUSR2", listener: () => void) => void
 }
 
+Object.assign(globalThis, {
+  EdgeRuntime: {
+    waitUntil(promise: Promise<unknown>) {
+      console.log("[shim] EdgeRuntime.waitUntil registered")
+      promise.then(() => console.log("[shim] EdgeRuntime.waitUntil settled"))
+    }
+  }
+})
+
+// the example calls Deno.serve(handler); it gets a server on a free port of 127.0.0.1
 const serve = Deno.serve.bind(Deno)
-Deno.serve = (handler: (request: Request) => Response | Promise<Response>) =>
-  serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: ({ port }: { port: number }) => console.log(`[shim] listening on ${port}`)
-  }, handler)
+Object.assign(Deno, {
+  serve: (handler: Handler) =>
+    serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: ({ port }) => console.log(`[shim] listening on ${port}`)
+    }, handler)
+})
 
 Deno.addSignalListener("SIGUSR2", () => {
   console.log("[shim] dispatching beforeunload")

@@ -1,16 +1,26 @@
 /**
  * Helpers for the HTTP tests: calling a web handler with no port, and reading server-sent events.
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 
 export type Handler = (request: Request) => Promise<Response>
+
+/** Decodes a parsed JSON body with `schema`; throws, failing the test, on any other shape. */
+export type As = <A, I>(schema: Schema.Schema<A, I>) => A
+
+const decoderOf = (json: unknown): As => (schema) => Schema.decodeUnknownSync(schema)(json)
+
+/** Any error answer: its tag, for the assertions on which error came back. */
+export const Tagged = Schema.Struct({ _tag: Schema.String })
 
 export interface Reply {
   readonly status: number
   readonly headers: Headers
   readonly text: string
-  /** The parsed body: `any` so that assertions can reach into any JSON answer. */
-  readonly json: any
+  /** The parsed body (`undefined` when empty or not JSON), for whole-value assertions. */
+  readonly json: unknown
+  /** The parsed body, decoded: reach into an answer through the schema it should have. */
+  readonly as: As
 }
 
 export interface CallOptions {
@@ -52,7 +62,7 @@ export const call = (
         } catch {
           json = undefined
         }
-        return { status: response.status, headers: response.headers, text, json }
+        return { status: response.status, headers: response.headers, text, json, as: decoderOf(json) }
       })
     )
   )
@@ -63,8 +73,10 @@ export const open = (handler: Handler, path: string, options: CallOptions = {}):
 
 export interface SseEvent {
   readonly event: string
-  /** The parsed `data:` line: `any`, as `json` above. */
-  readonly data: any
+  /** The parsed `data:` line. */
+  readonly data: unknown
+  /** The `data:` line decoded, as `Reply.as`. */
+  readonly as: As
 }
 
 const parse = (block: string): SseEvent | undefined => {
@@ -81,7 +93,8 @@ const parse = (block: string): SseEvent | undefined => {
     }
   }
   if (!any) return undefined
-  return { event, data: data.length > 0 ? JSON.parse(data) : undefined }
+  const parsed: unknown = data.length > 0 ? JSON.parse(data) : undefined
+  return { event, data: parsed, as: decoderOf(parsed) }
 }
 
 /**

@@ -229,10 +229,11 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2", "t3"].map(status)), Array(4).fill("processing"))
     }))
 
-  it.scoped("settleMany carries the last throttled progress of each task into its settlement", () =>
+  it.scoped("settleMany carries the last throttled progress of each task into its settlement, past maxBatch too", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("settlemany")
-      const store = yield* storeIn(schema, { listen: false })
+      // one settlement a statement: the batch is written in two
+      const store = yield* storeIn(schema, { listen: false, maxBatch: 1 })
       yield* store.insert(["a", "b"].map((name) => task(name)))
       yield* store.claim({ names: ["n"], limit: 2, owner: "A", leaseMillis: 60_000 })
       yield* store.setProgress(id("b"), "A", 40)

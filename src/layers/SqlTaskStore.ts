@@ -251,6 +251,19 @@ export const make = (
 
     // -- settle (coalesced) ----------------------------------------------------------------------
     type SettleRequest = Batcher.Request<SettleInput, Option.Option<TaskRecord>, StoreUnavailable>
+    /** One `task_settle` statement for distinct tasks: the settled records by id, published. */
+    const writeSettlements = (
+      args: ReadonlyArray<SettleArg>
+    ): Effect.Effect<Map<string, TaskRecord>, StoreUnavailable> =>
+      Effect.map(
+        caller.call("task_settle", { p_settlements: args, p_now: now(), p_aging_ms: agingMillis, p_synchronous: synchronous }),
+        (rows) => {
+          const byId = new Map<string, TaskRecord>()
+          for (const row of rows) byId.set(row.id, toRecord(row))
+          publish(Array.from(byId.values()))
+          return byId
+        }
+      )
     const settleBatch = (batch: ReadonlyArray<SettleRequest>): Effect.Effect<void> => {
       // one settlement per task and statement; a repeated id (never from an engine) goes next
       const seen = new Set<string>()
@@ -263,22 +276,14 @@ export const make = (
           now_.push(request)
         }
       }
-      const call = caller.call("task_settle", {
-        p_settlements: now_.map((request) => settleArg(request.input)),
-        p_now: now(),
-        p_aging_ms: agingMillis,
-        p_synchronous: synchronous
-      }).pipe(
+      const call = writeSettlements(now_.map((request) => settleArg(request.input))).pipe(
         Effect.matchEffect({
           onFailure: (error) => Effect.sync(() => failAll(now_, error)),
-          onSuccess: (rows) =>
+          onSuccess: (byId) =>
             Effect.sync(() => {
-              const byId = new Map<string, TaskRecord>()
-              for (const row of rows) byId.set(row.id, toRecord(row))
               for (const request of now_) {
                 request.complete(Exit.succeed(Option.fromNullable(byId.get(request.input.id))))
               }
-              publish(Array.from(byId.values()))
             })
         })
       )
@@ -457,13 +462,16 @@ export const make = (
         return Effect.asVoid(Effect.forkIn(flush, scope))
       })
 
+    /** The attempt's last progress not yet written: its settlement carries it. */
+    const takeProgress = (id: TaskId, owner: string): number | undefined => {
+      const key = progressKey(id, owner)
+      const progress = pendingProgress.get(key)?.progress
+      pendingProgress.delete(key)
+      return progress
+    }
+
     const settle = (id: TaskId, owner: string, settlement: Settlement) =>
-      Effect.suspend(() => {
-        const key = progressKey(id, owner)
-        const progress = pendingProgress.get(key)?.progress
-        pendingProgress.delete(key)
-        return settler.submit({ id, owner, settlement, progress })
-      })
+      Effect.suspend(() => settler.submit({ id, owner, settlement, progress: takeProgress(id, owner) }))
 
     // one statement for a batch the engine gathered itself (its settlers): no coalescing needed
     const settleMany = (
@@ -471,33 +479,17 @@ export const make = (
       settlements: ReadonlyArray<readonly [TaskId, Settlement]>
     ): Effect.Effect<ReadonlyArray<Option.Option<TaskRecord>>, StoreUnavailable> =>
       Effect.suspend(() => {
-        const args: Array<SettleArg> = []
-        for (const [id, settlement] of settlements) {
-          const key = progressKey(id, owner)
-          const progress = pendingProgress.get(key)?.progress
-          pendingProgress.delete(key)
-          args.push(settleArg({ id, owner, settlement, progress }))
-        }
-        const byId = new Map<string, TaskRecord>()
-        const write = (chunk: ReadonlyArray<SettleArg>) =>
-          Effect.map(
-            caller.call("task_settle", {
-              p_settlements: chunk,
-              p_now: now(),
-              p_aging_ms: agingMillis,
-              p_synchronous: synchronous
-            }),
-            (rows) => {
-              for (const row of rows) byId.set(row.id, toRecord(row))
-            }
-          )
+        const args = settlements.map(([id, settlement]) =>
+          settleArg({ id, owner, settlement, progress: takeProgress(id, owner) })
+        )
+        const answer = (byId: Map<string, TaskRecord>) => settlements.map(([id]) => Option.fromNullable(byId.get(id)))
+        if (args.length <= maxBatch) return Effect.map(writeSettlements(args), answer)
         const chunks: Array<ReadonlyArray<SettleArg>> = []
         for (let i = 0; i < args.length; i += maxBatch) chunks.push(args.slice(i, i + maxBatch))
-        const written = chunks.length === 1 ? write(chunks[0]!) : Effect.forEach(chunks, write, { discard: true })
-        return Effect.map(written, () => {
-          publish(Array.from(byId.values()))
-          return settlements.map(([id]) => Option.fromNullable(byId.get(id)))
-        })
+        return Effect.map(
+          Effect.forEach(chunks, writeSettlements),
+          (maps) => answer(new Map(maps.flatMap((byId) => Array.from(byId))))
+        )
       })
 
     // -- the rest ---------------------------------------------------------------------------------

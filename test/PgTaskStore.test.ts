@@ -18,6 +18,7 @@ import {
   Layer,
   Option,
   Queue,
+  Redacted,
   Schedule,
   Scope,
   Stream
@@ -322,6 +323,50 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.strictEqual(error._tag, "StoreUnavailable")
       assert.strictEqual(error.operation, "task_get")
       assert.match(error.reason, /does not exist/)
+    }))
+
+  it.scoped("reserved connections: kept between statements, the pool takes the overflow, and a killed one is replaced", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const execute = yield* PgTaskStore.reservedExecute(sql, 2)
+      const pidOf = Effect.map(execute("SELECT pg_backend_pid() AS pid", []), (rows) => rows[0]!.pid as number)
+      // one at a time, statements keep to the first lane's connection
+      const first = yield* pidOf
+      assert.strictEqual(yield* pidOf, first)
+      // five at once: two lanes and three pooled connections, every one answers
+      const pids = yield* Effect.all(
+        Array.from({ length: 5 }, () =>
+          Effect.map(execute("SELECT pg_backend_pid() AS pid, pg_sleep(0.05)", []), (rows) => rows[0]!.pid as number)),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(new Set(pids).size, 5)
+      assert.include(pids, first)
+      // a failed statement gives its lane back; the next one is served
+      yield* Effect.flip(execute("SELECT 1 / 0", []))
+      assert.isNumber(yield* pidOf)
+      // a connection killed under a lane: the statement on it fails, the lane reserves a new one
+      const lane = yield* pidOf
+      yield* sql`SELECT pg_terminate_backend(${lane})`
+      const gone = sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${lane}`
+      yield* Effect.repeat(gone, { until: (rows) => rows[0]!.n === 0, schedule: Schedule.spaced("10 millis") })
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(execute("SELECT 1", []))))
+      const replaced = yield* pidOf
+      assert.notStrictEqual(replaced, lane)
+      assert.isNumber(replaced)
+    }))
+
+  it.scoped("the store keeps at most a third of a small pool reserved, so other queries still run", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("lanes")
+      const small = yield* Layer.build(PgClient.layer({ url: Redacted.make(databaseUrl()), maxConnections: 3 }))
+      const store = yield* Effect.provide(storeIn(schema, { listen: false, reservedConnections: 10 }), small)
+      yield* store.insert([task("a"), task("b")])
+      // one lane for the store; the other two connections serve the application and the store
+      const busy = Effect.provide(Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT pg_sleep(0.05)`), small)
+      yield* Effect.all([busy, busy, store.pendingCount, store.get(id("a"))], { concurrency: "unbounded" }).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "a query waited for a connection" })
+      )
+      assert.strictEqual(yield* store.pendingCount, 2)
     }))
 
   it.scoped("a payload that is not JSON is refused with StoreUnavailable, and nothing is stored", () =>

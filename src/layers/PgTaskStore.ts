@@ -16,10 +16,11 @@
  * @since 0.1.0
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { ConfigError, Scope } from "effect"
-import { Cause, Config, Duration, Effect, Fiber, Layer, PubSub, Stream } from "effect"
+import type { ConfigError } from "effect"
+import { Cause, Config, Duration, Effect, ExecutionStrategy, Exit, Fiber, Layer, PubSub, Scope, Stream } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import { StoreUnavailable } from "../services/TaskError.js"
 import { TaskStore } from "../services/TaskStore.js"
@@ -45,6 +46,11 @@ export interface PgTaskStoreOptions extends SqlTaskStoreOptions {
   readonly listen?: boolean | undefined
   /** How long a silent LISTEN connection goes before it is checked with a ping ["30 seconds"]. */
   readonly listenCheckInterval?: Duration.DurationInput | undefined
+  /**
+   * Connections of the client's pool kept reserved for the store's statements, at most a third of
+   * the pool; 0 sends every statement through the pool [3].
+   */
+  readonly reservedConnections?: number | undefined
 }
 
 /** Why a SQL call failed, in words a person can act on. */
@@ -60,6 +66,74 @@ const reasonOf = (error: SqlError): string => {
 const encodeParam = (type: ParamType, value: unknown): unknown =>
   value === null || value === undefined ? null : type === "jsonb" ? JSON.stringify(value) : value
 
+/** Runs one statement with its parameters, answering its rows. @since 0.1.0 @category models */
+export type Execute = (
+  text: string,
+  values: ReadonlyArray<unknown>
+) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+
+interface Lane {
+  busy: boolean
+  held: { readonly connection: Connection; readonly scope: Scope.CloseableScope } | undefined
+}
+
+/**
+ * Runs statements on up to `count` connections the store keeps reserved from the client's pool,
+ * one statement at a time each, and on the pool like any query when all of them are busy.
+ *
+ * Why: a statement through @effect/sql's `sql.unsafe` opens a span and a scope and borrows a
+ * pooled connection, which cost 0.3 ms of round trip on an idle machine here (1.57 against 1.26 ms
+ * for one `task_insert`; a reserved connection's `execute` measured the same as a bare `pg`
+ * client). An idle engine pays it on each submit and again on the claim that follows, so it
+ * shows whole in the submit-to-start latency. A lane whose statement fails or is interrupted
+ * gives its connection back (a broken one is dropped by the pool) and reserves another when next
+ * used, so a restarted database is reconnected as with the pool.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.Effect<Execute, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pooled: Execute = (text, values) => sql.unsafe<Record<string, unknown>>(text, values)
+    if (count <= 0) return pooled
+    const scope = yield* Effect.scope
+    const lanes: Array<Lane> = Array.from({ length: count }, () => ({ busy: false, held: undefined }))
+    const release = (lane: Lane): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const held = lane.held
+        lane.held = undefined
+        return held === undefined ? Effect.void : Scope.close(held.scope, Exit.void)
+      })
+    const connectionOf = (lane: Lane): Effect.Effect<Connection, SqlError> =>
+      Effect.suspend(() => {
+        if (lane.held !== undefined) return Effect.succeed(lane.held.connection)
+        return Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (own) =>
+          Scope.extend(sql.reserve, own).pipe(
+            Effect.tap((connection) => Effect.sync(() => (lane.held = { connection, scope: own }))),
+            Effect.onError(() => Scope.close(own, Exit.void))
+          ))
+      })
+    return (text, values) =>
+      Effect.suspend(() => {
+        let lane: Lane | undefined
+        for (const candidate of lanes) {
+          if (!candidate.busy) {
+            lane = candidate
+            break
+          }
+        }
+        if (lane === undefined) return pooled(text, values)
+        const own = lane
+        own.busy = true
+        return Effect.flatMap(connectionOf(own), (connection) => connection.execute(text, values, undefined)).pipe(
+          Effect.onExit((exit) => {
+            own.busy = false
+            return Exit.isSuccess(exit) ? Effect.void : release(own)
+          })
+        )
+      })
+  })
+
 /**
  * Calls the SQL functions through a `PgClient`, by name with named arguments:
  * `SELECT * FROM "<schema>".task_claim(p_owner => $1::text, ...)`.
@@ -67,7 +141,11 @@ const encodeParam = (type: ParamType, value: unknown): unknown =>
  * @since 0.1.0
  * @category constructors
  */
-export const makeCaller = (sql: PgClient.PgClient, schema: string): FunctionCaller => {
+export const makeCaller = (
+  sql: PgClient.PgClient,
+  schema: string,
+  execute: Execute = (text, values) => sql.unsafe<Record<string, unknown>>(text, values)
+): FunctionCaller => {
   PgMigrations.validateSchema(schema)
   const texts = new Map<string, string>()
   for (const name of Object.keys(signatures) as Array<Name>) {
@@ -86,7 +164,7 @@ export const makeCaller = (sql: PgClient.PgClient, schema: string): FunctionCall
         // JSON.stringify refuses a value (a bigint, a cycle): the store cannot hold it
         return Effect.fail(new StoreUnavailable({ operation: name, reason: `argument is not JSON: ${String(error)}` }))
       }
-      return sql.unsafe<Record<string, unknown>>(texts.get(name)!, values).pipe(
+      return execute(texts.get(name)!, values).pipe(
         Effect.map((rows) => (signature.returns === "rows" ? rows : rows[0]?.value ?? null) as Results[F]),
         Effect.mapError((error) => new StoreUnavailable({ operation: name, reason: reasonOf(error) }))
       )
@@ -242,7 +320,11 @@ export const make = (
     const signals = options.listen === false
       ? Stream.never
       : wakeups(sql, PgMigrations.channelOf(schema), options.listenCheckInterval)
-    return yield* SqlTaskStore.make(makeCaller(sql, schema), signals, options)
+    // a third of the pool at most, so the application's own queries always find a connection
+    const poolSize = sql.config.maxConnections ?? 10
+    const lanes = Math.min(options.reservedConnections ?? 3, Math.floor(poolSize / 3))
+    const execute = yield* reservedExecute(sql, lanes)
+    return yield* SqlTaskStore.make(makeCaller(sql, schema, execute), signals, options)
   })
 
 /**

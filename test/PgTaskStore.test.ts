@@ -136,18 +136,29 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.strictEqual((yield* stores[0]!.list({})).length, 1)
     }))
 
-  it.scoped("an insert through one instance wakes the listeners of another (LISTEN/NOTIFY)", () =>
+  it.scoped("an insert through one instance wakes the listeners of another (LISTEN/NOTIFY), as a stream and as callbacks", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("wake")
       const producer = yield* storeIn(schema, { listen: false })
       const consumer = yield* storeIn(schema)
       const signals = yield* Queue.unbounded<void>()
       yield* Effect.forkScoped(Stream.runForEach(consumer.wakeups, () => Queue.offer(signals, undefined)))
+      let called = 0
+      const subscription = yield* Scope.make()
+      yield* Scope.extend(consumer.onWakeup!(() => called++), subscription)
       // the listener announces itself once LISTEN is live (it gives no other ready signal)
       yield* Queue.take(signals).pipe(Effect.timeout(Duration.seconds(10)))
+      const before = called
       yield* producer.insert([task("a")])
       yield* Queue.take(signals).pipe(Effect.timeout(Duration.seconds(5)))
       assert.strictEqual(yield* Queue.size(signals), 0)
+      // the callback is called before the stream hears of it
+      assert.strictEqual(called, before + 1)
+      // once its scope closes, it is called no more
+      yield* Scope.close(subscription, Exit.void)
+      yield* producer.insert([task("b")])
+      yield* Queue.take(signals).pipe(Effect.timeout(Duration.seconds(5)))
+      assert.strictEqual(called, before + 1)
     }))
 
   it.scoped("a claim whose caller stops waiting while it runs hands its task back", () =>

@@ -19,7 +19,8 @@
  *   `pollInterval`, the backstop for missed `wakeups`.
  * - the heartbeat: while attempts run, extends their leases every `heartbeatInterval` and stops
  *   those whose cancel was requested elsewhere or whose lease was lost.
- * - a listener of the store's `wakeups`, for work submitted by other instances.
+ * - a listener of the store's `wakeups` (or its `onWakeup` callbacks), for work submitted by other
+ *   instances: each signal wakes one worker, and a worker that finds a task wakes the next.
  *
  * @since 0.1.0
  * @internal
@@ -82,6 +83,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         })),
         true
       )
+    const chain = store.shared
     const maxBehind = store.shared && store.settleMany !== undefined ? settings.maxConcurrent * behindPerWorker : 0
     const again = Effect.succeed(true)
     const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
@@ -129,6 +131,9 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
           )
         }
         signalRoom(state)
+        // a wake-up from a shared store wakes one worker, and each that finds a task wakes one
+        // more (see `listen`)
+        if (chain && state.parked.length > 0) wakeWorkers(state, 1)
         engine.metrics.record(record.name, "started", 1)
         // run() registers the attempt as running in this same synchronous step as the claim,
         // so `drain` never sees it neither pending nor running
@@ -273,6 +278,19 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
   return loop
 }
 
-/** Wakes every idle worker on each signal of new work from the store. @internal */
-export const listen = (engine: Engine): Effect.Effect<void> =>
-  Stream.runForEach(engine.store.wakeups, () => Effect.sync(() => wakeWorkers(engine.state, engine.state.parked.length)))
+/**
+ * Wakes one idle worker on each signal of new work from the store; a worker whose claim finds a
+ * task wakes the next (so a burst ramps up one claim round trip a worker, or at once from a
+ * prefetch buffer). A signal says neither how many tasks came nor whether another instance took
+ * them: waking every idle worker cost an idle engine ten claims and their CPU for a lone task,
+ * ahead of the claim that starts it.
+ *
+ * @internal
+ */
+export const listen = (engine: Engine): Effect.Effect<void> => {
+  const { state, store } = engine
+  const wake = (): void => wakeWorkers(state, 1)
+  return store.onWakeup !== undefined
+    ? Effect.scoped(Effect.zipRight(store.onWakeup(wake), Effect.never))
+    : Stream.runForEach(store.wakeups, () => Effect.sync(wake))
+}

@@ -177,6 +177,8 @@ export const makeCaller = (
 interface Listener {
   refs: number
   readonly pubsub: PubSub.PubSub<void>
+  /** Called on each wake-up as well (`onWakeup`), before the pubsub hears of it. */
+  readonly callbacks: Set<() => void>
   fiber: Fiber.RuntimeFiber<never> | undefined
 }
 
@@ -190,25 +192,29 @@ const listeners = globalValue(Symbol.for("effect-tasks/PgTaskStore/listeners"), 
 const session = (
   sql: PgClient.PgClient,
   channel: string,
-  pubsub: PubSub.PubSub<void>,
+  listener: Listener,
   checkMillis: number
 ): Effect.Effect<never, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    const signal = Effect.suspend(() => {
+      for (const wake of listener.callbacks) wake()
+      return PubSub.publish(listener.pubsub, undefined)
+    })
     let lastHeard = Number.NEGATIVE_INFINITY
     const ping = sql`SELECT pg_notify(${channel}, 'ping')`
     const stream = yield* Effect.forkScoped(
       Stream.runForEach(sql.listen(channel), (payload) =>
         Effect.suspend(() => {
           lastHeard = clock.unsafeCurrentTimeMillis()
-          return payload === "ping" ? Effect.void : PubSub.publish(pubsub, undefined)
+          return payload === "ping" ? Effect.void : signal
         }))
     )
     const heard = Effect.sync(() => lastHeard > Number.NEGATIVE_INFINITY)
     const started = Effect.repeat(Effect.zipRight(ping, Effect.sleep(Duration.millis(100))), {
       until: () => lastHeard > Number.NEGATIVE_INFINITY
     }).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => "LISTEN never answered" }))
-    yield* Effect.zipRight(Effect.flatMap(heard, (done) => (done ? Effect.void : started)), PubSub.publish(pubsub, undefined))
+    yield* Effect.zipRight(Effect.flatMap(heard, (done) => (done ? Effect.void : started)), signal)
     const check: Effect.Effect<void, unknown> = Effect.suspend(() => {
       const silent = clock.unsafeCurrentTimeMillis() - lastHeard
       if (silent < checkMillis) return Effect.sleep(Duration.millis(checkMillis - silent))
@@ -229,11 +235,11 @@ const session = (
 const runListener = (
   sql: PgClient.PgClient,
   channel: string,
-  pubsub: PubSub.PubSub<void>,
+  listener: Listener,
   checkMillis: number
 ): Effect.Effect<never> =>
   Effect.forever(
-    Effect.scoped(session(sql, channel, pubsub, checkMillis)).pipe(
+    Effect.scoped(session(sql, channel, listener, checkMillis)).pipe(
       Effect.catchAllCause((cause) =>
         Effect.zipRight(
           Effect.logDebug(`LISTEN ${channel} restarting`, Cause.pretty(cause)),
@@ -247,7 +253,7 @@ const acquireListener = (
   sql: PgClient.PgClient,
   channel: string,
   checkMillis: number
-): Effect.Effect<PubSub.PubSub<void>, never, Scope.Scope> =>
+): Effect.Effect<Listener, never, Scope.Scope> =>
   Effect.acquireRelease(
     listeners.lock.withPermits(1)(Effect.gen(function*() {
       let byChannel = listeners.byClient.get(sql)
@@ -257,14 +263,14 @@ const acquireListener = (
       }
       let listener = byChannel.get(channel)
       if (listener === undefined) {
-        listener = { refs: 0, pubsub: yield* PubSub.sliding<void>(1), fiber: undefined }
+        listener = { refs: 0, pubsub: yield* PubSub.sliding<void>(1), callbacks: new Set(), fiber: undefined }
         byChannel.set(channel, listener)
       }
       listener.refs++
       if (listener.fiber === undefined) {
         // forked from an uninterruptible acquire: made interruptible, or it could never be stopped
         listener.fiber = yield* Effect.forkDaemon(
-          Effect.interruptible(runListener(sql, channel, listener.pubsub, checkMillis))
+          Effect.interruptible(runListener(sql, channel, listener, checkMillis))
         )
       }
       return listener
@@ -279,7 +285,7 @@ const acquireListener = (
         // UNLISTEN on a dead connection may never answer: do not wait for it long
         return Effect.ignore(Effect.timeout(Effect.interruptible(Fiber.interrupt(fiber)), Duration.seconds(2)))
       }))
-  ).pipe(Effect.map((listener) => listener.pubsub))
+  )
 
 /**
  * Wake-ups from LISTEN on a channel, through the process's shared listener of that channel.
@@ -295,8 +301,34 @@ export const wakeups = (
   Stream.unwrapScoped(
     Effect.map(
       acquireListener(sql, channel, Duration.toMillis(Duration.decode(checkInterval))),
-      (pubsub) => Stream.fromPubSub(pubsub)
+      (listener) => Stream.fromPubSub(listener.pubsub)
     )
+  )
+
+/**
+ * The wake-ups of `wakeups` as calls of `wake`, while the scope lives (the store's `onWakeup`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const onWakeup = (
+  sql: PgClient.PgClient,
+  channel: string,
+  checkInterval: Duration.DurationInput = "30 seconds"
+) =>
+(wake: () => void): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.flatMap(
+    acquireListener(sql, channel, Duration.toMillis(Duration.decode(checkInterval))),
+    (listener) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          listener.callbacks.add(wake)
+        }),
+        () =>
+          Effect.sync(() => {
+            listener.callbacks.delete(wake)
+          })
+      )
   )
 
 // -- the store -------------------------------------------------------------------------------
@@ -317,14 +349,14 @@ export const make = (
     if (options.migrate !== false) {
       yield* Effect.provideService(PgMigrations.run(schema), SqlClient.SqlClient, sql)
     }
-    const signals = options.listen === false
-      ? Stream.never
-      : wakeups(sql, PgMigrations.channelOf(schema), options.listenCheckInterval)
+    const channel = PgMigrations.channelOf(schema)
+    const signals = options.listen === false ? Stream.never : wakeups(sql, channel, options.listenCheckInterval)
+    const callbacks = options.listen === false ? undefined : onWakeup(sql, channel, options.listenCheckInterval)
     // a third of the pool at most, so the application's own queries always find a connection
     const poolSize = sql.config.maxConnections ?? 10
     const lanes = Math.min(options.reservedConnections ?? 3, Math.floor(poolSize / 3))
     const execute = yield* reservedExecute(sql, lanes)
-    return yield* SqlTaskStore.make(makeCaller(sql, schema, execute), signals, options)
+    return yield* SqlTaskStore.make(makeCaller(sql, schema, execute), signals, options, callbacks)
   })
 
 /**

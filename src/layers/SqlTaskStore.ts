@@ -140,7 +140,8 @@ const oneOf = <A extends string>(operation: string, allowed: ReadonlyArray<A>, v
 
 /**
  * Builds a store over the SQL functions; its fibers (batch dispatchers, progress flushes) live as
- * long as the scope. `wakeups` is the driver's signal of new work from other instances.
+ * long as the scope. `wakeups` is the driver's signal of new work from other instances, and
+ * `onWakeup` (optional) the same signal as callbacks.
  *
  * @since 0.1.0
  * @category constructors
@@ -148,7 +149,8 @@ const oneOf = <A extends string>(operation: string, allowed: ReadonlyArray<A>, v
 export const make = (
   caller: FunctionCaller,
   wakeups: Stream.Stream<void>,
-  options: SqlTaskStoreOptions = {}
+  options: SqlTaskStoreOptions = {},
+  onWakeup?: TaskStore["onWakeup"]
 ): Effect.Effect<TaskStore, never, Scope.Scope> =>
   Effect.gen(function*() {
     const agingMillis = options.priorityAgingMillis ?? 60_000
@@ -553,6 +555,7 @@ export const make = (
       nextRunAt,
       pendingCount: caller.call("task_pending_count", {}),
       subscribe: feed.subscribe,
-      wakeups
+      wakeups,
+      onWakeup
     })
   })

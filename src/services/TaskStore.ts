@@ -159,6 +159,12 @@ export interface TaskStore {
   readonly subscribe: Effect.Effect<Stream.Stream<TaskRecord>, never, Scope.Scope>
   /** Signals of new work from elsewhere (other instances); `Stream.never` for a private store. */
   readonly wakeups: Stream.Stream<void>
+  /**
+   * Optional: the signals of `wakeups` as calls of `wake`, for as long as the scope lives. An
+   * engine uses it when offered: a Stream in between cost an idle engine 0.1 ms ahead of each
+   * claim (PostgreSQL). `wake` must be cheap and must not throw.
+   */
+  readonly onWakeup?: ((wake: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
 }
 
 /**

@@ -181,6 +181,38 @@ layer(PgClientLive, { excludeTestServices: true })("TaskEngine on PostgreSQL", (
       assert.isBelow(startedAt - submittedAt, 5_000)
     }))
 
+  it.scoped("a burst from another instance wakes the idle workers one after another until all are busy", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      // with and without a prefetch buffer: each woken worker that finds a task wakes the next
+      for (const prefetch of [0, 10]) {
+        const schema = yield* freshSchema("burst")
+        const live = yield* Queue.unbounded<void>()
+        yield* Effect.forkScoped(
+          Stream.runForEach(PgTaskStore.wakeups(sql, `${schema}.task_status`), () => Queue.offer(live, undefined))
+        )
+        let running = 0
+        let peak = 0
+        const worker = Sleepy.toLayer(() =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              running++
+              peak = Math.max(peak, running)
+            }),
+            () => Effect.sleep("400 millis"),
+            () => Effect.sync(() => running--)
+          )
+        )
+        // no poll for a minute: only the wake-up and the workers' own wake-ups can start them
+        const engine = yield* engineIn(schema, worker, { instanceId: "idle", pollInterval: "1 minute" }, { prefetch })
+        yield* Queue.take(live).pipe(Effect.timeout("10 seconds"))
+        const producer = yield* engineIn(schema, Layer.empty, { definitions: [Sleepy] }, { listen: false })
+        yield* producer.submitMany(Sleepy, Array.from({ length: 8 }, (_, n) => ({ n })))
+        yield* eventually(engine.list({ status: "completed" }), (done) => done.length === 8)
+        assert.strictEqual(peak, fast.maxConcurrent, `prefetch ${prefetch}`)
+      }
+    }))
+
   it.scoped("a task whose instance died runs again once its lease expires", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("lease")

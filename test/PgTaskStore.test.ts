@@ -366,18 +366,27 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.isNumber(replaced)
     }))
 
-  it.scoped("the store keeps at most a third of a small pool reserved, so other queries still run", () =>
+  it.scoped("the stores of one client keep at most a third of its pool reserved, so other queries still run", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("lanes")
-      const small = yield* Layer.build(PgClient.layer({ url: Redacted.make(databaseUrl()), maxConnections: 3 }))
-      const store = yield* Effect.provide(storeIn(schema, { listen: false, reservedConnections: 10 }), small)
-      yield* store.insert([task("a"), task("b")])
-      // one lane for the store; the other two connections serve the application and the store
+      const small = yield* Layer.build(PgClient.layer({ url: Redacted.make(databaseUrl()), maxConnections: 6 }))
+      // two lanes for the first store, none left for the others
+      const stores = [
+        yield* Effect.provide(storeIn(schema, { listen: false, reservedConnections: 10 }), small),
+        yield* Effect.provide(storeIn(schema, { listen: false }), small),
+        yield* Effect.provide(storeIn(schema, { listen: false }), small)
+      ]
+      yield* stores[0]!.insert([task("a"), task("b")])
+      // every store busy at once (each would hold two lanes for good if it could), and the
+      // application beside them: the connections not reserved serve what the lanes cannot
       const busy = Effect.provide(Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT pg_sleep(0.05)`), small)
-      yield* Effect.all([busy, busy, store.pendingCount, store.get(id("a"))], { concurrency: "unbounded" }).pipe(
+      const counts = yield* Effect.all(stores.flatMap((store) => [store.pendingCount, store.pendingCount]), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(counts, [2, 2, 2, 2, 2, 2])
+      yield* Effect.all([busy, busy, busy, busy], { concurrency: "unbounded" }).pipe(
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "a query waited for a connection" })
       )
-      assert.strictEqual(yield* store.pendingCount, 2)
     }))
 
   it.scoped("a payload that is not JSON is refused with StoreUnavailable, and nothing is stored", () =>

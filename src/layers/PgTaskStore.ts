@@ -47,8 +47,9 @@ export interface PgTaskStoreOptions extends SqlTaskStoreOptions {
   /** How long a silent LISTEN connection goes before it is checked with a ping ["30 seconds"]. */
   readonly listenCheckInterval?: Duration.DurationInput | undefined
   /**
-   * Connections of the client's pool kept reserved for the store's statements, at most a third of
-   * the pool; 0 sends every statement through the pool [3].
+   * Connections of the client's pool kept reserved for the store's statements; all the stores of
+   * one `PgClient` together keep at most a third of its pool. 0 sends every statement through the
+   * pool [3].
    */
   readonly reservedConnections?: number | undefined
 }
@@ -83,9 +84,11 @@ interface Lane {
  *
  * Why: a statement through @effect/sql's `sql.unsafe` opens a span and a scope and borrows a
  * pooled connection, which cost 0.3 ms of round trip on an idle machine here (1.57 against 1.26 ms
- * for one `task_insert`; a reserved connection's `execute` measured the same as a bare `pg`
- * client). An idle engine pays it on each submit and again on the claim that follows, so it
- * shows whole in the submit-to-start latency. A lane whose statement fails or is interrupted
+ * for one `task_insert`; 0.2-0.27 ms of it before the statement is sent, against 0.013-0.019 ms
+ * for a reserved connection's `execute`, which measured the same as a bare `pg` client; borrowing
+ * a connection per statement through `sql.reserve` cost as much as `sql.unsafe`). An idle engine
+ * pays it on each submit and again on the claim that follows, so it shows whole in the
+ * submit-to-start latency. A lane whose statement fails or is interrupted
  * gives its connection back (a broken one is dropped by the pool) and reserves another when next
  * used, so a restarted database is reconnected as with the pool.
  *
@@ -133,6 +136,38 @@ export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.E
         )
       })
   })
+
+// Process-wide on purpose: the stores of one `PgClient` share its pool.
+const reservations = globalValue(
+  Symbol.for("effect-tasks/PgTaskStore/reservations"),
+  () => new WeakMap<PgClient.PgClient, { reserved: number }>()
+)
+
+/**
+ * How many lanes a store of this client may reserve, out of `wanted`: all the stores of one
+ * `PgClient` together reserve at most a third of its pool, so that pooled statements (the
+ * application's, and a store's when its lanes are busy) always find a connection. Given back
+ * when the scope closes.
+ */
+const reserveLanes = (sql: PgClient.PgClient, wanted: number): Effect.Effect<number, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let account = reservations.get(sql)
+      if (account === undefined) {
+        account = { reserved: 0 }
+        reservations.set(sql, account)
+      }
+      const budget = Math.floor((sql.config.maxConnections ?? 10) / 3)
+      const granted = Math.max(0, Math.min(Math.floor(wanted), budget - account.reserved))
+      account.reserved += granted
+      return granted
+    }),
+    (granted) =>
+      Effect.sync(() => {
+        const account = reservations.get(sql)
+        if (account !== undefined) account.reserved -= granted
+      })
+  )
 
 /**
  * Calls the SQL functions through a `PgClient`, by name with named arguments:
@@ -352,10 +387,7 @@ export const make = (
     const channel = PgMigrations.channelOf(schema)
     const signals = options.listen === false ? Stream.never : wakeups(sql, channel, options.listenCheckInterval)
     const callbacks = options.listen === false ? undefined : onWakeup(sql, channel, options.listenCheckInterval)
-    // a third of the pool at most, so the application's own queries always find a connection
-    const poolSize = sql.config.maxConnections ?? 10
-    const lanes = Math.min(options.reservedConnections ?? 3, Math.floor(poolSize / 3))
-    const execute = yield* reservedExecute(sql, lanes)
+    const execute = yield* reservedExecute(sql, yield* reserveLanes(sql, options.reservedConnections ?? 3))
     return yield* SqlTaskStore.make(makeCaller(sql, schema, execute), signals, options, callbacks)
   })
 

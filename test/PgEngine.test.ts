@@ -181,10 +181,9 @@ layer(PgClientLive, { excludeTestServices: true })("TaskEngine on PostgreSQL", (
       assert.isBelow(startedAt - submittedAt, 5_000)
     }))
 
-  it.scoped("a burst from another instance wakes the idle workers one after another until all are busy", () =>
+  it.scoped("a burst from another instance keeps every idle worker busy, with and without prefetch", () =>
     Effect.gen(function*() {
       const sql = yield* PgClient.PgClient
-      // with and without a prefetch buffer: each woken worker that finds a task wakes the next
       for (const prefetch of [0, 10]) {
         const schema = yield* freshSchema("burst")
         const live = yield* Queue.unbounded<void>()

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Stream, TestClock } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Stream, TestClock } from "effect"
 import { ErrorReporter, Progress, Task, TaskEngine, TaskError, TaskStore } from "../src/index.js"
+import type { TaskId } from "../src/services/TaskRecord.js"
 
 class Transient extends Schema.TaggedError<Transient>()("Transient", { reason: Schema.String }) {}
 class Permanent extends Schema.TaggedError<Permanent>()("Permanent", { reason: Schema.String }) {}
@@ -677,6 +678,52 @@ describe("TaskEngine", () => {
         // every settlement went through settleMany, gathered into one batch
         assert.deepStrictEqual(yield* Ref.get(batches), [3])
       }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("wake-ups through onWakeup wake the idle workers; an engine listens only once it has a handler", () =>
+    Effect.gen(function*() {
+      // a store whose wake-ups are callbacks (as the Postgres store's), and work that arrives in
+      // it without this engine's submit (as from another instance)
+      const wakes = new Set<() => void>()
+      const WakingStore = Layer.effect(
+        TaskStore.TaskStore,
+        Effect.map(TaskStore.TaskStore, (store): TaskStore.TaskStore => ({
+          ...store,
+          shared: true,
+          onWakeup: (wake) =>
+            Effect.acquireRelease(Effect.sync(() => wakes.add(wake)), () => Effect.sync(() => wakes.delete(wake)))
+        }))
+      ).pipe(Layer.provide(TaskStore.layerMemory))
+      const started = yield* Ref.make<ReadonlyArray<string>>([])
+      const Log = Echo.toLayer(({ text }) => Effect.as(Ref.update(started, (all) => [...all, text]), text))
+      const engineLayer = TaskEngine.layer({ maxConcurrent: 2, cleanup: false, pollInterval: "1 hour" })
+      yield* Effect.gen(function*() {
+        // a producer: no handler, so no subscription
+        yield* TaskEngine.TaskEngine
+        yield* TestClock.adjust(0)
+        assert.strictEqual(wakes.size, 0)
+        yield* Effect.gen(function*() {
+          yield* TestClock.adjust(0)
+          assert.strictEqual(wakes.size, 1)
+          const store = yield* TaskStore.TaskStore
+          const now = new Date(yield* Clock.currentTimeMillis)
+          const inserted = (text: string) => ({
+            id: text as TaskId,
+            name: Echo.name,
+            payload: { text },
+            priority: 0,
+            runAt: now,
+            idempotencyKey: null
+          })
+          yield* store.insert([inserted("x"), inserted("y")])
+          yield* TestClock.adjust(0)
+          // parked, and no poll for an hour: only the wake-up starts them
+          assert.deepStrictEqual(yield* Ref.get(started), [])
+          for (const wake of wakes) wake()
+          yield* TestClock.adjust(0)
+          assert.deepStrictEqual([...(yield* Ref.get(started))].sort(), ["x", "y"])
+        }).pipe(Effect.provide(Log))
+      }).pipe(Effect.provide(engineLayer.pipe(Layer.provideMerge(WakingStore))))
     }))
 
   it.effect("await of an unknown id fails with TaskNotFound", () =>

@@ -276,7 +276,9 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
 
 /**
  * Wakes every idle worker on each signal of new work from the store (a signal does not say how
- * many tasks came). Waking one, and the next whenever a claim found a task, saved an idle engine
+ * many tasks came), from the first handler's registration on: an engine that only submits does
+ * not listen (on PostgreSQL its LISTEN would have woken the producing process for every
+ * notification, beside the workers that need it). Waking one, and the next whenever a claim found a task, saved an idle engine
  * about 0.1 ms ahead of a lone task's claim, but left workers idle beside a backlog when other
  * instances' claims made theirs come back empty (`SKIP LOCKED`), until the next poll.
  *
@@ -285,7 +287,8 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
 export const listen = (engine: Engine): Effect.Effect<void> => {
   const { state, store } = engine
   const wake = (): void => wakeWorkers(state, state.parked.length)
-  return store.onWakeup !== undefined
+  const listening = store.onWakeup !== undefined
     ? Effect.scoped(Effect.zipRight(store.onWakeup(wake), Effect.never))
     : Stream.runForEach(store.wakeups, () => Effect.sync(wake))
+  return Effect.zipRight(Deferred.await(state.serving), listening)
 }

@@ -100,6 +100,8 @@ export interface EngineState {
   room: Array<Deferred.Deferred<void>>
   /** The heartbeat fiber, parked while nothing runs. */
   busy: Deferred.Deferred<void> | undefined
+  /** Done once a handler is registered: until then the engine runs nothing and need not listen. */
+  readonly serving: Deferred.Deferred<void>
 }
 
 /** @internal */
@@ -124,7 +126,8 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       waiters: new Map(),
       settled: [],
       room: [],
-      busy: undefined
+      busy: undefined,
+      serving: yield* Deferred.make<void>()
     }
   })
 

@@ -15,6 +15,7 @@ import {
   Effect,
   Either,
   ExecutionStrategy,
+  Exit,
   Layer,
   Option,
   Schema,
@@ -326,6 +327,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         state.handlers.set(definition.name, registered)
         state.definitions.set(definition.name, definition)
         state.names = Array.from(state.handlers.keys())
+        Deferred.unsafeDone(state.serving, Exit.void)
         EngineState.wakeWorkers(state, state.parked.length)
         EngineState.rearm(state)
       })

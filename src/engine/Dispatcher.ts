@@ -117,6 +117,11 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       state.claiming++
       const onClaimed = (claimed: ReadonlyArray<TaskRecord>): Effect.Effect<boolean> => {
         state.claiming--
+        if (state.restAfterClaim) {
+          // a wake-up woke one worker first (see `listen`): its claim is back, now the others
+          state.restAfterClaim = false
+          wakeWorkers(state, state.parked.length)
+        }
         const record = claimed[0]
         if (record === undefined) {
           signalSettled(state)
@@ -278,15 +283,23 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
  * Wakes every idle worker on each signal of new work from the store (a signal does not say how
  * many tasks came), from the first handler's registration on: an engine that only submits does
  * not listen (on PostgreSQL its LISTEN would have woken the producing process for every
- * notification, beside the workers that need it). Waking one, and the next whenever a claim found a task, saved an idle engine
- * about 0.1 ms ahead of a lone task's claim, but left workers idle beside a backlog when other
+ * notification, beside the workers that need it).
+ *
+ * One worker is woken at once, and the others once a claim has come back (`restAfterClaim`): ten
+ * workers woken together put ten claims' worth of steps, and a second claim statement beside the
+ * first in PostgreSQL, ahead of the answer that starts a lone task (notification to task start on
+ * an idle engine, in five paired runs: 1.14-1.68 ms, against 1.04-1.33 ms). Waking only the one,
+ * and the next whenever a claim found a task, left workers idle beside a backlog when other
  * instances' claims made theirs come back empty (`SKIP LOCKED`), until the next poll.
  *
  * @internal
  */
 export const listen = (engine: Engine): Effect.Effect<void> => {
   const { state, store } = engine
-  const wake = (): void => wakeWorkers(state, state.parked.length)
+  const wake = (): void => {
+    wakeWorkers(state, 1)
+    if (state.parked.length > 0) state.restAfterClaim = true
+  }
   const listening = store.onWakeup !== undefined
     ? Effect.scoped(Effect.zipRight(store.onWakeup(wake), Effect.never))
     : Stream.runForEach(store.wakeups, () => Effect.sync(wake))

@@ -100,6 +100,8 @@ export interface EngineState {
   room: Array<Deferred.Deferred<void>>
   /** The heartbeat fiber, parked while nothing runs. */
   busy: Deferred.Deferred<void> | undefined
+  /** A wake-up woke one idle worker; the others are woken when the next claim comes back. */
+  restAfterClaim: boolean
   /** Done once a handler is registered: until then the engine runs nothing and need not listen. */
   readonly serving: Deferred.Deferred<void>
 }
@@ -127,6 +129,7 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       settled: [],
       room: [],
       busy: undefined,
+      restAfterClaim: false,
       serving: yield* Deferred.make<void>()
     }
   })

@@ -336,7 +336,7 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.match(error.reason, /does not exist/)
     }))
 
-  it.scoped("reserved connections: kept between statements, the pool takes the overflow, and a killed one is replaced", () =>
+  it.scoped("reserved connections: kept between statements, prepared, the pool takes the overflow, and a killed one is replaced", () =>
     Effect.gen(function*() {
       const sql = yield* PgClient.PgClient
       const execute = yield* PgTaskStore.reservedExecute(sql, 2)
@@ -344,6 +344,12 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       // one at a time, statements keep to the first lane's connection
       const first = yield* pidOf
       assert.strictEqual(yield* pidOf, first)
+      // as named statements, prepared once on the connection
+      const prepared = yield* execute("SELECT name, statement FROM pg_prepared_statements", [])
+      assert.isTrue(
+        prepared.some((row) => String(row.name).startsWith("effect_tasks_") && String(row.statement).includes("pg_backend_pid")),
+        JSON.stringify(prepared)
+      )
       // five at once: two lanes and three pooled connections, every one answers
       const pids = yield* Effect.all(
         Array.from({ length: 5 }, () =>

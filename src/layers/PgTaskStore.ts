@@ -191,7 +191,11 @@ export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.E
         if (lane === undefined) return pooled(text, values)
         const own = lane
         own.busy = true
-        return Effect.flatMap(connectionOf(own), (connection) => prepared(connection, text, values)).pipe(
+        // a held lane runs the statement at once; a new one reserves its connection first
+        const run = own.held !== undefined
+          ? prepared(own.held.connection, text, values)
+          : Effect.flatMap(connectionOf(own), (connection) => prepared(connection, text, values))
+        return run.pipe(
           Effect.onExit((exit) => {
             own.busy = false
             return Exit.isSuccess(exit) ? Effect.void : release(own)
@@ -262,10 +266,10 @@ export const makeCaller = (
         // JSON.stringify refuses a value (a bigint, a cycle): the store cannot hold it
         return Effect.fail(new StoreUnavailable({ operation: name, reason: `argument is not JSON: ${String(error)}` }))
       }
-      return execute(texts.get(name)!, values).pipe(
-        Effect.map((rows) => (signature.returns === "rows" ? rows : rows[0]?.value ?? null) as Results[F]),
-        Effect.mapError((error) => new StoreUnavailable({ operation: name, reason: reasonOf(error) }))
-      )
+      return Effect.mapBoth(execute(texts.get(name)!, values), {
+        onFailure: (error) => new StoreUnavailable({ operation: name, reason: reasonOf(error) }),
+        onSuccess: (rows) => (signature.returns === "rows" ? rows : rows[0]?.value ?? null) as Results[F]
+      })
     })
   return { call }
 }

@@ -75,6 +75,7 @@ export type Execute = (
 
 /** The part of a `pg` client that runs a named (prepared) statement. */
 interface RawClient {
+  readonly end?: (callback: (error?: unknown) => void) => unknown
   readonly query: (
     config: { readonly name: string; readonly text: string; readonly values: ReadonlyArray<unknown> },
     callback: (error: Error | null, result: { readonly rows: ReadonlyArray<Record<string, unknown>> }) => void
@@ -87,6 +88,15 @@ const rawClientOf = (connection: Connection): RawClient | undefined => {
   return typeof client === "object" && client !== null && typeof (client as RawClient).query === "function"
     ? client as RawClient
     : undefined
+}
+
+/** Whether a statement failed because PostgreSQL answered with an error (a SQLSTATE code). */
+const refusedByServer = (exit: Exit.Exit<unknown, SqlError>): boolean => {
+  if (Exit.isSuccess(exit)) return false
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") return false
+  const code = (failure.value.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)
 }
 
 /**
@@ -164,11 +174,19 @@ export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.E
     if (count <= 0) return pooled
     const scope = yield* Effect.scope
     const lanes: Array<Lane> = Array.from({ length: count }, () => ({ busy: false, held: undefined }))
-    const release = (lane: Lane): Effect.Effect<void> =>
+    /**
+     * Gives a lane's connection back after a failed or interrupted statement. Unless PostgreSQL
+     * itself refused the statement (an error with a SQLSTATE), the connection is ended first: the
+     * pool would otherwise take back a client whose socket was reset before `pg` noticed, and
+     * hand it to the next reservation (seen once in CI after `pg_terminate_backend`).
+     */
+    const release = (lane: Lane, exit: Exit.Exit<unknown, SqlError>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const held = lane.held
         lane.held = undefined
-        return held === undefined ? Effect.void : Scope.close(held.scope, Exit.void)
+        if (held === undefined) return Effect.void
+        if (!refusedByServer(exit)) rawClientOf(held.connection)?.end?.(() => {})
+        return Scope.close(held.scope, Exit.void)
       })
     const connectionOf = (lane: Lane): Effect.Effect<Connection, SqlError> =>
       Effect.suspend(() => {
@@ -198,7 +216,7 @@ export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.E
         return run.pipe(
           Effect.onExit((exit) => {
             own.busy = false
-            return Exit.isSuccess(exit) ? Effect.void : release(own)
+            return Exit.isSuccess(exit) ? Effect.void : release(own, exit)
           })
         )
       })

@@ -22,14 +22,17 @@
  *   connections, migrations check) is not timed, nor is an `ANALYZE` of the schema's tables
  *   before it starts (as autovacuum would have done in a running system). Bounded: a worker not done after 10 s is
  *   measured by what it completed by then (marked `*`);
- * - submit-to-start latency: on a fresh schema, a worker process idles; this process adds 20
- *   warm-up tasks, then 1,000 tasks one by one at about 200/s (every 5 ms on a fixed schedule),
+ * - submit-to-start latency, after every throughput run, in two passes of 500 tasks: every
+ *   contender-mode in turn, then again in the reverse order (so that the machine's drift over
+ *   the run, about a millisecond of p50 here, weighs on each alike). A pass: on a fresh schema,
+ *   a worker process idles; this process adds 20 warm-up tasks, then the pass's tasks one by one
+ *   at about 200/s (every 5 ms on a fixed schedule),
  *   each payload stamped with the wall clock just before its add; the worker records its own wall
  *   clock minus the stamp when the task starts. Producer and worker are different processes, so
  *   the clocks are `performance.timeOrigin + performance.now()` in each, and the offset between
  *   the two processes' clocks (measured over IPC, least round trip of 10) is taken off (it is
  *   reported; it is a few microseconds). A task not started 5 s after the last add counts as never
- *   started (its latency is infinite): p50 and p99 are over all 1,000.
+ *   started (its latency is infinite): p50 and p99 are over all 1,000 of both passes.
  *
  * Environment: `DATABASE_URL`; `BENCH_DURABLE_TASKS` (20000), `BENCH_DURABLE_ONE_BY_ONE` (2000),
  * `BENCH_DURABLE_LATENCY_TASKS` (1000), `BENCH_DURABLE_ONLY` (comma-separated contender names).
@@ -218,6 +221,25 @@ const percentile = (sorted: ReadonlyArray<number>, p: number): number | null => 
   return value === undefined || !Number.isFinite(value) ? null : value
 }
 
+/** The latency figures of several passes together: tasks not started count as infinite. */
+const latencyOf = (passes: ReadonlyArray<LatencyPass>): DurableRow["latency"] => {
+  const tasks = passes.reduce((sum, pass) => sum + pass.tasks, 0)
+  const measured = passes.flatMap((pass) => pass.measured)
+  const sorted = [
+    ...measured.sort((a, b) => a - b),
+    ...Array<number>(Math.max(0, tasks - measured.length)).fill(Number.POSITIVE_INFINITY)
+  ]
+  return {
+    tasks,
+    started: measured.length,
+    submittedPerSecond: passes.reduce((sum, pass) => sum + pass.submittedPerSecond, 0) / passes.length,
+    p50Millis: percentile(sorted, 0.5),
+    p99Millis: percentile(sorted, 0.99),
+    maxMillis: percentile(sorted, 1),
+    clockOffsetMillis: passes.reduce((sum, pass) => sum + pass.clockOffsetMillis, 0) / passes.length
+  }
+}
+
 const schemaName = (contender: ContenderName, mode: Mode, part: string): string =>
   `bench_${contender.replace(/-.*/, "")}_${mode}_${part}_${process.pid}`
 
@@ -302,8 +324,16 @@ const throughput = (contender: ContenderName, mode: Mode, url: string, sql: SqlR
     }
   })
 
-const latency = (contender: ContenderName, mode: Mode, url: string, sql: SqlRuntime) =>
-  withSchema(contender, schemaName(contender, mode, "lat"), url, sql, async (p) => {
+/** One latency pass: `tasks` stamped tasks at about 200/s to an idle worker; the raw latencies. */
+interface LatencyPass {
+  readonly tasks: number
+  readonly measured: ReadonlyArray<number>
+  readonly submittedPerSecond: number
+  readonly clockOffsetMillis: number
+}
+
+const latencyPass = (contender: ContenderName, mode: Mode, url: string, sql: SqlRuntime, tasks: number) =>
+  withSchema(contender, schemaName(contender, mode, "lat"), url, sql, async (p): Promise<LatencyPass> => {
     const w = new WorkerProcess(contender, mode, schemaName(contender, mode, "lat"), url)
     try {
       const offset = await w.start()
@@ -316,33 +346,20 @@ const latency = (contender: ContenderName, mode: Mode, url: string, sql: SqlRunt
       w.send({ type: "expect", count: WARMUP_TASKS })
       await w.next("handled", WARMUP_LIMIT_MS)
       await sleep(100)
-      w.send({ type: "expect", count: WARMUP_TASKS + LATENCY_TASKS })
+      w.send({ type: "expect", count: WARMUP_TASKS + tasks })
       const t0 = performance.now()
-      for (let i = 0; i < LATENCY_TASKS; i++) {
+      for (let i = 0; i < tasks; i++) {
         const wait = t0 + i * LATENCY_SPACING_MS - performance.now()
         if (wait > 0) await sleep(wait)
         await p.addOne(wallClock())
       }
-      const submittedPerSecond = LATENCY_TASKS / ((performance.now() - t0) / 1000)
+      const submittedPerSecond = tasks / ((performance.now() - t0) / 1000)
       let handled = await w.next("handled", LATENCY_GRACE_MS)
       if (handled === undefined) {
         w.send({ type: "expect", count: 0 })
         handled = await w.must("handled", 5_000)
       }
-      const measured = handled.latencies.map((l) => l - offset)
-      const sorted = [
-        ...measured.sort((a, b) => a - b),
-        ...Array<number>(Math.max(0, LATENCY_TASKS - measured.length)).fill(Number.POSITIVE_INFINITY)
-      ]
-      return {
-        tasks: LATENCY_TASKS,
-        started: measured.length,
-        submittedPerSecond,
-        p50Millis: percentile(sorted, 0.5),
-        p99Millis: percentile(sorted, 0.99),
-        maxMillis: percentile(sorted, 1),
-        clockOffsetMillis: offset
-      }
+      return { tasks, measured: handled.latencies.map((l) => l - offset), submittedPerSecond, clockOffsetMillis: offset }
     } finally {
       await w.stop()
     }
@@ -430,26 +447,42 @@ const measureAll = async (url: string, database: DurableResults["database"]): Pr
       const [row] = await query(sql, `SHOW ${name}`)
       settings[name] = String(row?.[name] ?? "")
     }
-    const rows: Array<DurableRow> = []
+    const runs: Array<{
+      readonly contender: ContenderName
+      readonly mode: Mode
+      readonly tp: Awaited<ReturnType<typeof throughput>>
+      readonly passes: Array<LatencyPass>
+    }> = []
     for (const contender of CONTENDERS) {
       if (only.length > 0 && !only.includes(contender)) continue
       for (const mode of MODES) {
         process.stderr.write(`durable: ${contender} ${mode}: throughput`)
         const tp = await throughput(contender, mode, url, sql)
-        process.stderr.write(` (${fmt(tp.processing.perSecond)}/s), latency`)
-        const lat = await latency(contender, mode, url, sql)
-        process.stderr.write(` (p50 ${ms(lat.p50Millis)}${lat.p50Millis === null ? "" : " ms"})\n`)
-        rows.push({
-          contender,
-          mode,
-          settings: settingsOf(contender, mode),
-          enqueueOneByOne: tp.oneByOne,
-          enqueueBatched: tp.batched,
-          processing: tp.processing,
-          latency: lat
-        })
+        process.stderr.write(` (${fmt(tp.processing.perSecond)}/s)\n`)
+        runs.push({ contender, mode, tp, passes: [] })
       }
     }
+    // latency in two passes of half the tasks each, the second in the reverse order, so that the
+    // machine's drift during the run weighs on every contender alike
+    const halves = [Math.ceil(LATENCY_TASKS / 2), Math.floor(LATENCY_TASKS / 2)]
+    for (const [k, order] of [runs, [...runs].reverse()].entries()) {
+      for (const run of order) {
+        process.stderr.write(`durable: ${run.contender} ${run.mode}: latency, pass ${k + 1}`)
+        const pass = await latencyPass(run.contender, run.mode, url, sql, halves[k]!)
+        const p50 = latencyOf([pass]).p50Millis
+        process.stderr.write(` (p50 ${ms(p50)}${p50 === null ? "" : " ms"})\n`)
+        run.passes.push(pass)
+      }
+    }
+    const rows: Array<DurableRow> = runs.map(({ contender, mode, passes, tp }) => ({
+      contender,
+      mode,
+      settings: settingsOf(contender, mode),
+      enqueueOneByOne: tp.oneByOne,
+      enqueueBatched: tp.batched,
+      processing: tp.processing,
+      latency: latencyOf(passes)
+    }))
     const ours = rows.find((r) => r.contender === "effect-tasks" && r.mode === "tuned")
     const theirs = rows.find((r) => r.contender === "graphile-worker" && r.mode === "tuned")
     const ratios: Array<DurableRatio> = []

@@ -28,6 +28,7 @@
 import type { Context, Scope } from "effect"
 import { Deferred, Duration, Effect, Fiber, FiberRef, Option, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
+import type { TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
 import { awaitRearm, landed, rearm, sendBehind, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
@@ -48,6 +49,9 @@ const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
  * that a slow database soon holds workers back.
  */
 const behindPerWorker = 32
+
+/** Whether settlements are written behind: over a shared store that offers `settleMany`. @internal */
+export const writesBehind = (store: TaskStore): boolean => store.shared && store.settleMany !== undefined
 
 /**
  * A worker: claim, run, repeat; park when there is nothing to claim. It is uninterruptible but
@@ -83,7 +87,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         })),
         true
       )
-    const maxBehind = store.shared && store.settleMany !== undefined ? settings.maxConcurrent * behindPerWorker : 0
+    const maxBehind = writesBehind(store) ? settings.maxConcurrent * behindPerWorker : 0
     const again = Effect.succeed(true)
     const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
     const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: TaskRecord): Effect.Effect<boolean> => {

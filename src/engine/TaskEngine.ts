@@ -599,7 +599,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     for (let i = 0; i < settings.maxConcurrent; i++) {
       yield* Dispatcher.spawnWorker(engine, workerScope, serviceContext)
     }
-    if (store.shared && store.settleMany !== undefined) {
+    if (Dispatcher.writesBehind(store)) {
       yield* Effect.forkScoped(Dispatcher.settler(engine))
       yield* Effect.forkScoped(Dispatcher.settler(engine))
     }

@@ -73,6 +73,10 @@ export type Execute = (
   values: ReadonlyArray<unknown>
 ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
 
+/** Statements through the client's pool, as any query. */
+const pooledExecute = (sql: PgClient.PgClient): Execute => (text, values) =>
+  sql.unsafe<Record<string, unknown>>(text, values)
+
 /** The part of a `pg` client that runs a named (prepared) statement. */
 interface RawClient {
   readonly end?: (callback: (error?: unknown) => void) => unknown
@@ -114,7 +118,6 @@ const statementName = (text: string): string => {
   }
   return `effect_tasks_${(h1 >>> 0).toString(36)}${(h2 >>> 0).toString(36)}`
 }
-const names = new Map<string, string>()
 
 /**
  * Runs a statement on a reserved connection as a named one, so that PostgreSQL parses and
@@ -123,6 +126,7 @@ const names = new Map<string, string>()
  * where its `pg` client cannot be seen (another @effect/sql-pg than the one pinned).
  */
 const prepared = (
+  names: Map<string, string>,
   connection: Connection,
   text: string,
   values: ReadonlyArray<unknown>
@@ -161,18 +165,20 @@ interface Lane {
  * for a reserved connection's `execute`, which measured the same as a bare `pg` client; borrowing
  * a connection per statement through `sql.reserve` cost as much as `sql.unsafe`). An idle engine
  * pays it on each submit and again on the claim that follows, so it shows whole in the
- * submit-to-start latency. A lane whose statement fails or is interrupted
- * gives its connection back (a broken one is dropped by the pool) and reserves another when next
- * used, so a restarted database is reconnected as with the pool.
+ * submit-to-start latency. A lane whose statement fails or is interrupted gives its connection
+ * back (ended first unless PostgreSQL itself refused the statement) and reserves another when
+ * next used, so a restarted database is reconnected as with the pool.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.Effect<Execute, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const pooled: Execute = (text, values) => sql.unsafe<Record<string, unknown>>(text, values)
+    const pooled = pooledExecute(sql)
     if (count <= 0) return pooled
     const scope = yield* Effect.scope
+    // the statement names of this store's texts (its schema's functions)
+    const names = new Map<string, string>()
     const lanes: Array<Lane> = Array.from({ length: count }, () => ({ busy: false, held: undefined }))
     /**
      * Gives a lane's connection back after a failed or interrupted statement. Unless PostgreSQL
@@ -188,15 +194,13 @@ export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.E
         if (!refusedByServer(exit)) rawClientOf(held.connection)?.end?.(() => {})
         return Scope.close(held.scope, Exit.void)
       })
-    const connectionOf = (lane: Lane): Effect.Effect<Connection, SqlError> =>
-      Effect.suspend(() => {
-        if (lane.held !== undefined) return Effect.succeed(lane.held.connection)
-        return Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (own) =>
-          Scope.extend(sql.reserve, own).pipe(
-            Effect.tap((connection) => Effect.sync(() => (lane.held = { connection, scope: own }))),
-            Effect.onError(() => Scope.close(own, Exit.void))
-          ))
-      })
+    /** Reserves a connection for a lane that holds none, in a scope of its own. */
+    const reserve = (lane: Lane): Effect.Effect<Connection, SqlError> =>
+      Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (own) =>
+        Scope.extend(sql.reserve, own).pipe(
+          Effect.tap((connection) => Effect.sync(() => (lane.held = { connection, scope: own }))),
+          Effect.onError(() => Scope.close(own, Exit.void))
+        ))
     return (text, values) =>
       Effect.suspend(() => {
         let lane: Lane | undefined
@@ -211,8 +215,8 @@ export const reservedExecute = (sql: PgClient.PgClient, count: number): Effect.E
         own.busy = true
         // a held lane runs the statement at once; a new one reserves its connection first
         const run = own.held !== undefined
-          ? prepared(own.held.connection, text, values)
-          : Effect.flatMap(connectionOf(own), (connection) => prepared(connection, text, values))
+          ? prepared(names, own.held.connection, text, values)
+          : Effect.flatMap(reserve(own), (connection) => prepared(names, connection, text, values))
         return run.pipe(
           Effect.onExit((exit) => {
             own.busy = false
@@ -264,7 +268,7 @@ const reserveLanes = (sql: PgClient.PgClient, wanted: number): Effect.Effect<num
 export const makeCaller = (
   sql: PgClient.PgClient,
   schema: string,
-  execute: Execute = (text, values) => sql.unsafe<Record<string, unknown>>(text, values)
+  execute: Execute = pooledExecute(sql)
 ): FunctionCaller => {
   PgMigrations.validateSchema(schema)
   const texts = new Map<string, string>()

@@ -106,10 +106,16 @@ layer(PgClientLive, { excludeTestServices: true })("TaskEngine across processes 
         { concurrency: "unbounded" }
       )
       yield* submit(producer, 600, 30)
-      // mid-run: the victim has finished some and is running others
+      // mid-run: the victim has finished some and is running others (its workers finish and claim
+      // in step, so "has finished 40" alone may catch all four between two tasks)
       yield* eventually(
-        sql<{ count: string }>`SELECT count(*) AS count FROM ${sql(schema)}.runs WHERE worker = 'w1' AND phase = 'done'`,
-        (rows) => Number(rows[0]!.count) >= 40
+        sql<{ done: string; open: string }>`
+          SELECT count(*) FILTER (WHERE s.phase = 'done') AS done,
+                 count(*) FILTER (WHERE s.phase = 'start' AND NOT EXISTS (
+                   SELECT 1 FROM ${sql(schema)}.runs d WHERE d.task_id = s.task_id AND d.worker = 'w1' AND d.phase = 'done'
+                 )) AS open
+          FROM ${sql(schema)}.runs s WHERE s.worker = 'w1'`,
+        (rows) => Number(rows[0]!.done) >= 40 && Number(rows[0]!.open) >= 1
       )
       victim!.child.kill("SIGKILL")
       const exit = yield* exitOf(victim!, 5_000)

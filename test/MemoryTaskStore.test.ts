@@ -1,6 +1,64 @@
-import { it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, TestClock } from "effect"
 import { layerMemory } from "../src/layers/MemoryTaskStore.js"
+import type { TaskId } from "../src/services/TaskRecord.js"
+import { TaskStore } from "../src/services/TaskStore.js"
 import { taskStoreContract } from "./TaskStoreContract.js"
 
 // the layer is built per test: each test has a fresh, empty store
 taskStoreContract(it, layerMemory)
+
+const task = (id: string, runAt: Date) => ({
+  id: id as TaskId,
+  name: "job",
+  payload: { n: 1 },
+  priority: 0,
+  runAt,
+  idempotencyKey: null
+})
+
+describe("MemoryTaskStore.local", () => {
+  it.effect("serves the store that made it, and no store that replaced one of its operations", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore
+      const local = store.local!
+      assert.isTrue(local.serves(store))
+      assert.isFalse(local.serves({ ...store, settle: (...args) => store.settle(...args) }))
+      assert.isFalse(local.serves({ ...store, insert: (tasks) => store.insert(tasks) }))
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.effect("does at once what the Effect forms do, and each sees the other's changes", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore
+      const local = store.local!
+      yield* TestClock.setTime(1_000)
+      const now = new Date(1_000)
+      assert.deepStrictEqual(local.insert([task("a", now), task("b", now)]), [
+        { id: "a" as TaskId, inserted: true },
+        { id: "b" as TaskId, inserted: true }
+      ])
+      assert.strictEqual(Option.getOrThrow(yield* store.get("a" as TaskId)).status, "pending")
+
+      const a = local.claimOne(["job"], "me", 5_000)!
+      assert.strictEqual(a.id, "a")
+      assert.strictEqual(a.status, "processing")
+      assert.strictEqual(a.attempt, 1)
+      assert.deepStrictEqual(a.lockedUntil, new Date(6_000))
+      assert.deepStrictEqual(local.get("a" as TaskId), Option.getOrThrow(yield* store.get("a" as TaskId)))
+      assert.isUndefined(local.claimOne(["other"], "me", 5_000))
+
+      // only the owner settles; a retry answers its runAt, an ending -1
+      assert.isUndefined(local.settle("a" as TaskId, "someone else", { _tag: "Completed", result: 1 }))
+      const error = { tag: "E", message: "e", cause: "e" }
+      assert.strictEqual(local.settle("a" as TaskId, "me", { _tag: "Retry", runAt: new Date(9_000), error }), 9_000)
+      assert.strictEqual(local.get("a" as TaskId)!.status, "pending")
+
+      const [b] = yield* store.claim({ names: ["job"], limit: 1, owner: "me", leaseMillis: 5_000 })
+      assert.strictEqual(b!.id, "b")
+      assert.strictEqual(local.settle("b" as TaskId, "me", { _tag: "Completed", result: 2 }), -1)
+      const done = Option.getOrThrow(yield* store.get("b" as TaskId))
+      assert.strictEqual(done.status, "completed")
+      assert.strictEqual(done.result, 2)
+      assert.isUndefined(local.get("nope" as TaskId))
+    }).pipe(Effect.provide(layerMemory)))
+})

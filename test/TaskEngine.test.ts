@@ -270,6 +270,41 @@ describe("TaskEngine", () => {
         }))
     }))
 
+  it.effect("a timed-out attempt is counted once, also when its settlement is written behind", () =>
+    Effect.gen(function*() {
+      const Sleepy = Task.make("sleepy-behind", {
+        payload: Schema.Struct({ millis: Schema.Number }),
+        timeout: "1 second",
+        retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
+      })
+      // a store that says it is shared and settles in batches, as a SQL store does
+      const BatchingStore = Layer.effect(
+        TaskStore.TaskStore,
+        Effect.map(TaskStore.TaskStore, (store): TaskStore.TaskStore => ({
+          ...store,
+          shared: true,
+          settleMany: (owner, settlements) =>
+            Effect.forEach(settlements, ([id, settlement]) => store.settle(id, owner, settlement))
+        }))
+      ).pipe(Layer.provide(TaskStore.layerMemory))
+      const layer = Sleepy.toLayer(({ millis }) => Effect.sleep(millis)).pipe(
+        Layer.provideMerge(TaskEngine.layer({ maxConcurrent: 1, cleanup: false })),
+        Layer.provide(BatchingStore)
+      )
+      yield* Effect.gen(function*() {
+        const engine = yield* TaskEngine.TaskEngine
+        const id = yield* engine.submit(Sleepy, { millis: 5_000 })
+        const done = yield* Effect.fork(Effect.flip(engine.await(Sleepy, id)))
+        yield* TestClock.adjust("1 second")
+        yield* TestClock.adjust("2 seconds")
+        assert.instanceOf(yield* Fiber.join(done), TaskError.TaskTimeout)
+        const counts = (yield* engine.metrics).tasks["sleepy-behind"]
+        assert.strictEqual(counts?.timedOut, 2)
+        assert.strictEqual(counts?.retried, 1)
+        assert.strictEqual(counts?.failed, 1)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("a defect is not retried; await dies with TaskDefect", () =>
     Effect.gen(function*() {
       const Buggy = Task.make("buggy", { payload: Schema.Void })

@@ -34,7 +34,7 @@ import { awaitRearm, landed, rearm, sendBehind, signalRoom, signalSettled, wakeW
 import { execute } from "./Execute.js"
 import * as Progress from "./Progress.js"
 import * as StoreRetry from "./StoreRetry.js"
-import { apply, decide, report, settle } from "./Settle.js"
+import { apply, applyOutcome, decide, report, settle } from "./Settle.js"
 
 const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
   Effect.zipRight(
@@ -88,6 +88,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         true
       )
     const maxBehind = writesBehind(store) ? settings.maxConcurrent * behindPerWorker : 0
+    const local = engine.local
     const again = Effect.succeed(true)
     const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
     const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: TaskRecord): Effect.Effect<boolean> => {
@@ -101,9 +102,15 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         (attempt) => {
           slot.current = undefined
           const { running } = attempt
-          if (running.stop === undefined && state.behind < maxBehind) {
-            const decided = decide(engine, attempt)
-            if (!Effect.isEffect(decided)) {
+          const decided = decide(engine, attempt)
+          if (running.stop === undefined && !Effect.isEffect(decided)) {
+            if (local !== undefined) {
+              // a store in this thread settles at once, without an Effect
+              const outcome = local.settle(record.id, state.owner, decided.settlement)
+              applyOutcome(engine, attempt, decided, outcome, undefined, false)
+              return decided.report === undefined ? again : Effect.as(report(engine, attempt, decided), true)
+            }
+            if (state.behind < maxBehind) {
               // written behind: the worker claims its next task while a settler writes this one;
               // the attempt is over, so its metric event is recorded now
               engine.metrics.record(record.name, decided.event, decided.value)
@@ -111,7 +118,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
               return again
             }
           }
-          return Effect.map(settle(engine, attempt), () => running.stop === undefined)
+          return Effect.map(settle(engine, attempt, decided), () => running.stop === undefined)
         }
       )
     }
@@ -119,14 +126,13 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       if (state.closing) return restore(Effect.never)
       const generation = state.generation
       state.claiming++
-      const onClaimed = (claimed: ReadonlyArray<TaskRecord>): Effect.Effect<boolean> => {
+      const onClaimed = (record: TaskRecord | undefined): Effect.Effect<boolean> => {
         state.claiming--
         if (state.restAfterClaim) {
           // a wake-up woke one worker first (see `listen`): its claim is back, now the others
           state.restAfterClaim = false
           wakeWorkers(state, state.parked.length)
         }
-        const record = claimed[0]
         if (record === undefined) {
           signalSettled(state)
           return park(generation)
@@ -144,10 +150,14 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         // so `drain` never sees it neither pending nor running
         return run(fiber, record)
       }
+      if (local !== undefined) return onClaimed(local.claimOne(state.names, state.owner, settings.leaseMillis))
       // the claim and what follows it are one continuation (`catchAll` then `flatMap` were two)
       return Effect.matchEffect(
         store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
-        { onFailure: (error) => Effect.flatMap(claimFailed(engine)(error), onClaimed), onSuccess: onClaimed }
+        {
+          onFailure: (error) => Effect.flatMap(claimFailed(engine)(error), (claimed) => onClaimed(claimed[0])),
+          onSuccess: (claimed) => onClaimed(claimed[0])
+        }
       )
     })
     return Effect.withFiberRuntime<void>((fiber) => {

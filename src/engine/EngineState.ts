@@ -247,6 +247,8 @@ export interface Settings {
 export interface Engine {
   readonly state: EngineState
   readonly store: import("../services/TaskStore.js").TaskStore
+  /** The store's synchronous forms, when it offers them for itself (`LocalTaskStore.serves`). */
+  readonly local: import("../services/TaskStore.js").LocalTaskStore | undefined
   readonly metrics: import("../services/TaskMetrics.js").TaskMetrics
   readonly reporter: import("../services/ErrorReporter.js").ErrorReporter
   readonly clock: import("effect").Clock.Clock

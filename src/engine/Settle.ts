@@ -107,16 +107,35 @@ export const apply = (
   settled: Option.Option<TaskRecord>,
   recorded = false
 ): void => {
+  if (Option.isNone(settled)) return applyOutcome(engine, attempt, decided, undefined, undefined, recorded)
+  const record = settled.value
+  const outcome = record.status === "pending" ? record.runAt.getTime() : -1
+  applyOutcome(engine, attempt, decided, outcome, record, recorded)
+}
+
+/**
+ * `apply` from what a local store's `settle` answered (`LocalTaskStore.settle`): the terminal
+ * record is read only when someone awaits it. @internal
+ */
+export const applyOutcome = (
+  engine: Engine,
+  attempt: Attempt,
+  decided: Decision,
+  outcome: number | undefined,
+  record: TaskRecord | undefined,
+  recorded: boolean
+): void => {
   const state = engine.state
-  state.running.delete(attempt.record.id)
+  const id = attempt.record.id
+  state.running.delete(id)
   if (!recorded) engine.metrics.record(attempt.record.name, decided.event, decided.value)
-  if (Option.isSome(settled)) {
-    const record = settled.value
-    if (record.status === "pending") {
-      if (record.runAt.getTime() <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
+  if (outcome !== undefined) {
+    if (outcome >= 0) {
+      if (outcome <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
       else rearm(state)
-    } else {
-      resolveWaiters(state, record)
+    } else if (state.waiters.has(id)) {
+      const terminal = record ?? engine.store.local?.get(id)
+      if (terminal !== undefined) resolveWaiters(state, terminal)
     }
   }
   signalSettled(state)
@@ -195,10 +214,12 @@ export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effe
       ))
 }
 
-/** Settles a finished attempt: decides, writes, and does the bookkeeping. @internal */
-export const settle = (engine: Engine, attempt: Attempt): Effect.Effect<void> => {
-  const decided = decide(engine, attempt)
-  return Effect.isEffect(decided)
+/** Settles a finished attempt as `decide` decided: writes, and does the bookkeeping. @internal */
+export const settle = (
+  engine: Engine,
+  attempt: Attempt,
+  decided: Decision | Effect.Effect<Decision | undefined>
+): Effect.Effect<void> =>
+  Effect.isEffect(decided)
     ? Effect.flatMap(decided, (d) => (d === undefined ? Effect.void : write(engine, attempt, d)))
     : write(engine, attempt, decided)
-}

@@ -274,7 +274,8 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     const workerScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const instanceId = options.instanceId ?? `engine-${randomHex(6)}`
     const state = yield* EngineState.make(instanceId)
-    const engine: Engine = { state, store, metrics, reporter, clock, settings }
+    const local = store.local !== undefined && store.local.serves(store) ? store.local : undefined
+    const engine: Engine = { state, store, local, metrics, reporter, clock, settings }
     const cleanup = options.cleanup === false ? undefined : Cleanup.policy(options.cleanup ?? {})
     for (const definition of options.definitions ?? []) state.definitions.set(definition.name, definition)
 
@@ -393,9 +394,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
           }
           tasks.push({ id: nextId(), name: definition.name, payload: checked.right, priority, runAt, idempotencyKey })
         }
-        const stored = StoreRetry.brieflyThen(
-          store.insert(tasks),
-          (results): Effect.Effect<A, DuplicateTask> => {
+        const inserted = (results: ReadonlyArray<InsertResult>): Effect.Effect<A, DuplicateTask> => {
             let inserted = 0
             for (const result of results) {
               if (result.inserted) inserted++
@@ -411,7 +410,12 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
             }
             return Effect.succeed(answer(results))
           }
-        )
+        // a store in this thread inserts at once, without an Effect (after the room is found)
+        const stored = local === undefined
+          ? StoreRetry.brieflyThen(store.insert(tasks), inserted)
+          : settings.maxQueued === Number.POSITIVE_INFINITY
+          ? inserted(local.insert(tasks))
+          : Effect.suspend(() => inserted(local.insert(tasks)))
         return settings.maxQueued === Number.POSITIVE_INFINITY
           ? stored
           : Effect.zipRight(waitForRoom(definition.name, options.whenFull ?? settings.whenFull), stored)

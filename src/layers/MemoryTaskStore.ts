@@ -152,10 +152,10 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
 
     /** Moves expired leases back to pending (at-least-once delivery). */
     const expireLeases = (now: number): void => {
-      while (leases.items.length > 0) {
-        const row = leases.items[0]!
-        const key = leases.keys[0]!
-        const live = leases.versions[0] === row.version && row.status === "processing" && row.lockedUntil === key
+      while (Heap.size(leases) > 0) {
+        const row = Heap.peekItem(leases)
+        const key = Heap.peekKey(leases)
+        const live = Heap.peekVersion(leases) === row.version && row.status === "processing" && row.lockedUntil === key
         if (live && key > now) return
         Heap.pop(leases)
         if (!live) continue
@@ -164,24 +164,26 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       }
     }
 
-    const isQueued = (heap: Heap.Heap<Row>): boolean =>
-      heap.versions[0] === heap.items[0]!.version && heap.items[0]!.status === "pending"
+    const isQueued = (heap: Heap.Heap<Row>): boolean => {
+      const row = Heap.peekItem(heap)
+      return Heap.peekVersion(heap) === row.version && row.status === "pending"
+    }
 
     /** The first valid ready row of a name, after promoting its due delayed rows. */
     const readyHead = (q: Queues, now: number): Row | undefined => {
       const { delayed, ready } = q
-      while (delayed.items.length > 0) {
+      while (Heap.size(delayed) > 0) {
         if (!isQueued(delayed)) {
           Heap.pop(delayed)
           continue
         }
-        if (delayed.keys[0]! > now) break
-        const row = delayed.items[0]!
+        if (Heap.peekKey(delayed) > now) break
+        const row = Heap.peekItem(delayed)
         Heap.pop(delayed)
         enqueue(row, now)
       }
-      while (ready.items.length > 0) {
-        if (isQueued(ready)) return ready.items[0]
+      while (Heap.size(ready) > 0) {
+        if (isQueued(ready)) return Heap.peekItem(ready)
         Heap.pop(ready)
       }
       return undefined
@@ -189,56 +191,87 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
 
     const delayedHead = (q: Queues): number | undefined => {
       const { delayed } = q
-      while (delayed.items.length > 0) {
-        if (isQueued(delayed)) return delayed.keys[0]
+      while (Heap.size(delayed) > 0) {
+        if (isQueued(delayed)) return Heap.peekKey(delayed)
         Heap.pop(delayed)
       }
       return undefined
     }
 
-    const insert = (tasks: ReadonlyArray<NewTask>) =>
-      Effect.sync((): ReadonlyArray<InsertResult> => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const results: Array<InsertResult> = []
-        for (const task of tasks) {
-          if (task.idempotencyKey !== null) {
-            const existing = idempotency.get(task.idempotencyKey)
-            if (existing !== undefined) {
-              results.push({ id: existing, inserted: false })
-              continue
-            }
-            idempotency.set(task.idempotencyKey, task.id)
+    const insertNow = (tasks: ReadonlyArray<NewTask>): ReadonlyArray<InsertResult> => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const results: Array<InsertResult> = []
+      for (const task of tasks) {
+        if (task.idempotencyKey !== null) {
+          const existing = idempotency.get(task.idempotencyKey)
+          if (existing !== undefined) {
+            results.push({ id: existing, inserted: false })
+            continue
           }
-          const row: Row = {
-            id: task.id,
-            name: task.name,
-            payload: task.payload,
-            idempotencyKey: task.idempotencyKey,
-            createdAt: now,
-            seq: seq++,
-            status: "pending",
-            attempt: 0,
-            progress: 0,
-            result: null,
-            error: null,
-            priority: task.priority,
-            runAt: task.runAt.getTime(),
-            startedAt: -1,
-            finishedAt: -1,
-            updatedAt: now,
-            lockedBy: null,
-            lockedUntil: -1,
-            version: 0,
-            cancelRequested: false
-          }
-          rows.set(task.id, row)
-          pending++
-          enqueue(row, now)
-          changed(row)
-          results.push({ id: task.id, inserted: true })
+          idempotency.set(task.idempotencyKey, task.id)
         }
-        return results
-      })
+        const row: Row = {
+          id: task.id,
+          name: task.name,
+          payload: task.payload,
+          idempotencyKey: task.idempotencyKey,
+          createdAt: now,
+          seq: seq++,
+          status: "pending",
+          attempt: 0,
+          progress: 0,
+          result: null,
+          error: null,
+          priority: task.priority,
+          runAt: task.runAt.getTime(),
+          startedAt: -1,
+          finishedAt: -1,
+          updatedAt: now,
+          lockedBy: null,
+          lockedUntil: -1,
+          version: 0,
+          cancelRequested: false
+        }
+        rows.set(task.id, row)
+        pending++
+        enqueue(row, now)
+        changed(row)
+        results.push({ id: task.id, inserted: true })
+      }
+      return results
+    }
+
+    /** Claims the first runnable row of these names, or `undefined`. */
+    const claimRow = (names: ReadonlyArray<string>, owner: string, now: number, lockedUntil: number): Row | undefined => {
+      let best: Row | undefined
+      let bestKey = 0
+      let bestQueues: Queues | undefined
+      for (const name of names) {
+        const q = queues.get(name)
+        if (q === undefined) continue
+        const head = readyHead(q, now)
+        if (head === undefined) continue
+        const key = Heap.peekKey(q.ready)
+        if (best === undefined || key < bestKey || (key === bestKey && head.seq < best.seq)) {
+          best = head
+          bestKey = key
+          bestQueues = q
+        }
+      }
+      if (best === undefined || bestQueues === undefined) return undefined
+      Heap.pop(bestQueues.ready)
+      const row = best
+      row.status = "processing"
+      row.attempt++
+      row.progress = 0
+      row.startedAt = now
+      row.updatedAt = now
+      row.lockedBy = owner
+      row.lockedUntil = lockedUntil
+      pending--
+      Heap.push(leases, row, lockedUntil, ++row.version)
+      return row
+    }
 
     const claim = (options: ClaimOptions) =>
       Effect.sync((): ReadonlyArray<TaskRecord> => {
@@ -247,39 +280,24 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         const claimed: Array<TaskRecord> = []
         const lockedUntil = now + options.leaseMillis
         while (claimed.length < options.limit) {
-          let best: Row | undefined
-          let bestKey = 0
-          let bestQueues: Queues | undefined
-          for (const name of options.names) {
-            const q = queues.get(name)
-            if (q === undefined) continue
-            const head = readyHead(q, now)
-            if (head === undefined) continue
-            const key = q.ready.keys[0]!
-            if (best === undefined || key < bestKey || (key === bestKey && head.seq < best.seq)) {
-              best = head
-              bestKey = key
-              bestQueues = q
-            }
-          }
-          if (best === undefined || bestQueues === undefined) break
-          Heap.pop(bestQueues.ready)
-          const row = best
-          row.status = "processing"
-          row.attempt++
-          row.progress = 0
-          row.startedAt = now
-          row.updatedAt = now
-          row.lockedBy = options.owner
-          row.lockedUntil = lockedUntil
-          pending--
-          Heap.push(leases, row, lockedUntil, ++row.version)
+          const row = claimRow(options.names, options.owner, now, lockedUntil)
+          if (row === undefined) break
           const record = toRecord(row)
           feed.publish(record)
           claimed.push(record)
         }
         return claimed
       })
+
+    const claimOne = (names: ReadonlyArray<string>, owner: string, leaseMillis: number): TaskRecord | undefined => {
+      const now = clock.unsafeCurrentTimeMillis()
+      expireLeases(now)
+      const row = claimRow(names, owner, now, now + leaseMillis)
+      if (row === undefined) return undefined
+      const record = toRecord(row)
+      feed.publish(record)
+      return record
+    }
 
     const heldBy = (id: TaskId, owner: string): Row | undefined => {
       const row = rows.get(id)
@@ -324,37 +342,51 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       row.version++
     }
 
+    /** Applies a settlement to the row the owner holds; the row, or `undefined` when not held. */
+    const settleRow = (id: TaskId, owner: string, settlement: Settlement): Row | undefined => {
+      const row = heldBy(id, owner)
+      if (row === undefined) return undefined
+      const now = clock.unsafeCurrentTimeMillis()
+      switch (settlement._tag) {
+        case "Completed":
+          finish(row, "completed", now)
+          row.progress = 100
+          row.result = settlement.result
+          row.error = null
+          break
+        case "Failed":
+          finish(row, "failed", now)
+          row.error = settlement.error
+          break
+        case "Cancelled":
+          finish(row, "cancelled", now)
+          break
+        case "Retry":
+          row.error = settlement.error
+          toPending(row, settlement.runAt.getTime(), now)
+          break
+        case "Released":
+          toPending(row, now, now)
+          break
+      }
+      return row
+    }
+
     const settle = (id: TaskId, owner: string, settlement: Settlement) =>
       Effect.sync((): Option.Option<TaskRecord> => {
-        const row = heldBy(id, owner)
+        const row = settleRow(id, owner, settlement)
         if (row === undefined) return Option.none()
-        const now = clock.unsafeCurrentTimeMillis()
-        switch (settlement._tag) {
-          case "Completed":
-            finish(row, "completed", now)
-            row.progress = 100
-            row.result = settlement.result
-            row.error = null
-            break
-          case "Failed":
-            finish(row, "failed", now)
-            row.error = settlement.error
-            break
-          case "Cancelled":
-            finish(row, "cancelled", now)
-            break
-          case "Retry":
-            row.error = settlement.error
-            toPending(row, settlement.runAt.getTime(), now)
-            break
-          case "Released":
-            toPending(row, now, now)
-            break
-        }
         const record = toRecord(row)
         feed.publish(record)
         return Option.some(record)
       })
+
+    const settleLocal = (id: TaskId, owner: string, settlement: Settlement): number | undefined => {
+      const row = settleRow(id, owner, settlement)
+      if (row === undefined) return undefined
+      changed(row)
+      return row.status === "pending" ? row.runAt : -1
+    }
 
     const cancel = (id: TaskId) =>
       Effect.sync((): CancelResult => {
@@ -419,8 +451,8 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           const at = ready !== undefined ? ready.runAt : delayedHead(q)
           if (at !== undefined && (next === undefined || at < next)) next = at
         }
-        if (leases.items.length > 0) {
-          const lease = leases.keys[0]!
+        if (Heap.size(leases) > 0) {
+          const lease = Heap.peekKey(leases)
           if (next === undefined || lease < next) next = lease
         }
         return next === undefined ? Option.none() : Option.some(new Date(next))
@@ -450,14 +482,20 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         return out
       })
 
+    const getNow = (id: TaskId): TaskRecord | undefined => {
+      const row = rows.get(id)
+      return row === undefined ? undefined : toRecord(row)
+    }
+
+    const insert = (tasks: ReadonlyArray<NewTask>) => Effect.sync(() => insertNow(tasks))
+    const get = (id: TaskId) => Effect.sync(() => Option.fromNullable(getNow(id)))
+    const serves = (store: TaskStore): boolean =>
+      store.insert === insert && store.claim === claim && store.settle === settle && store.get === get
+
     return TaskStore.of({
       shared: false,
       insert,
-      get: (id) =>
-        Effect.sync(() => {
-          const row = rows.get(id)
-          return row === undefined ? Option.none() : Option.some(toRecord(row))
-        }),
+      get,
       list,
       claim,
       heartbeat,
@@ -469,7 +507,8 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       nextRunAt,
       pendingCount: Effect.sync(() => pending),
       subscribe: feed.subscribe,
-      wakeups: Stream.never
+      wakeups: Stream.never,
+      local: { insert: insertNow, claimOne, settle: settleLocal, get: getNow, serves }
     })
   })
 

@@ -93,6 +93,35 @@ export interface HeartbeatResult {
 }
 
 /**
+ * The synchronous forms of a store's hot operations, for a store that lives in the engine's own
+ * JavaScript thread (the memory store): each does at once what its Effect twin does when run,
+ * and never throws. See `TaskStore.local`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LocalTaskStore {
+  /** `insert`, now. */
+  readonly insert: (tasks: ReadonlyArray<NewTask>) => ReadonlyArray<InsertResult>
+  /** `claim` with a `limit` of 1, now: the claimed record, or `undefined` when none is runnable. */
+  readonly claimOne: (names: ReadonlyArray<string>, owner: string, leaseMillis: number) => TaskRecord | undefined
+  /**
+   * `settle`, now, without building the settled record (`get` gives it): the task's `runAt`
+   * (epoch milliseconds) when it is pending again, `-1` when it ended, `undefined` when the owner
+   * no longer held it.
+   */
+  readonly settle: (id: TaskId, owner: string, settlement: Settlement) => number | undefined
+  /** `get`, now. */
+  readonly get: (id: TaskId) => TaskRecord | undefined
+  /**
+   * Whether these are the twins of `store`'s own `insert`, `claim`, `settle` and `get`: a store
+   * built by spreading this one and replacing any of them (a wrapper that logs, delays or fails
+   * calls) is not served, and an engine then calls its Effects.
+   */
+  readonly serves: (store: TaskStore) => boolean
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -165,6 +194,13 @@ export interface TaskStore {
    * claim (PostgreSQL). `wake` must be cheap and must not throw.
    */
   readonly onWakeup?: ((wake: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
+  /**
+   * Optional: synchronous forms of `insert`, `claim`, `settle` and `get`, for a store in the
+   * engine's own thread (the memory store). An engine calls them directly on its hot path: an
+   * Effect per store call, and the records and arrays of the general forms, were most of what a
+   * no-op task cost on the memory store.
+   */
+  readonly local?: LocalTaskStore | undefined
 }
 
 /**

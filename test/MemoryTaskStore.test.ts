@@ -39,12 +39,16 @@ describe("MemoryTaskStore.local", () => {
       ])
       assert.strictEqual(Option.getOrThrow(yield* store.get("a" as TaskId)).status, "pending")
 
-      const a = local.claimOne(["job"], "me", 5_000)!
-      assert.strictEqual(a.id, "a")
+      assert.deepStrictEqual(local.claimOne(["job"], "me", 5_000), {
+        id: "a" as TaskId,
+        name: "job",
+        payload: { n: 1 },
+        attempt: 1
+      })
+      const a = local.get("a" as TaskId)!
       assert.strictEqual(a.status, "processing")
-      assert.strictEqual(a.attempt, 1)
       assert.deepStrictEqual(a.lockedUntil, new Date(6_000))
-      assert.deepStrictEqual(local.get("a" as TaskId), Option.getOrThrow(yield* store.get("a" as TaskId)))
+      assert.deepStrictEqual(a, Option.getOrThrow(yield* store.get("a" as TaskId)))
       assert.isUndefined(local.claimOne(["other"], "me", 5_000))
 
       // only the owner settles; a retry answers its runAt, an ending -1

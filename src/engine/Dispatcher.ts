@@ -28,7 +28,7 @@
 import type { Context, Scope } from "effect"
 import { Deferred, Duration, Effect, Fiber, FiberRef, Option, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
-import type { TaskStore } from "../services/TaskStore.js"
+import type { ClaimedTask, TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
 import { awaitRearm, landed, rearm, sendBehind, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
 import { execute } from "./Execute.js"
@@ -91,7 +91,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
     const local = engine.local
     const again = Effect.succeed(true)
     const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
-    const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: TaskRecord): Effect.Effect<boolean> => {
+    const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: ClaimedTask): Effect.Effect<boolean> => {
       const registered = state.handlers.get(record.name)
       if (registered === undefined) {
         // claimed by name, so a handler exists: a missing one is a broken invariant
@@ -126,7 +126,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       if (state.closing) return restore(Effect.never)
       const generation = state.generation
       state.claiming++
-      const onClaimed = (record: TaskRecord | undefined): Effect.Effect<boolean> => {
+      const onClaimed = (record: ClaimedTask | undefined): Effect.Effect<boolean> => {
         state.claiming--
         if (state.restAfterClaim) {
           // a wake-up woke one worker first (see `listen`): its claim is back, now the others

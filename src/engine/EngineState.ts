@@ -10,6 +10,7 @@
 import type { Fiber, Schema } from "effect"
 import { Deferred, Effect } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
+import type { ClaimedTask } from "../services/TaskStore.js"
 import type { Codec } from "./Codec.js"
 import * as Codecs from "./Codec.js"
 import type * as Task from "./Task.js"
@@ -49,7 +50,7 @@ export type StopReason = "cancel" | "shutdown" | "lost"
 
 /** An attempt this engine is running. @internal */
 export interface Running {
-  readonly record: TaskRecord
+  readonly record: ClaimedTask
   readonly startedMillis: number
   /** The worker running it; interrupting it stops the attempt. */
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>

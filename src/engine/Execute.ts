@@ -12,7 +12,7 @@
 import type { Fiber } from "effect"
 import { Effect, Either, Exit } from "effect"
 import { PayloadInvalid } from "../services/TaskError.js"
-import type { TaskRecord } from "../services/TaskRecord.js"
+import type { ClaimedTask } from "../services/TaskStore.js"
 import { firstIssue } from "./Codec.js"
 import type { Engine, Registered, Running } from "./EngineState.js"
 import { addRunning } from "./EngineState.js"
@@ -20,7 +20,7 @@ import * as Progress from "./Progress.js"
 
 /** One finished attempt, ready to settle. @internal */
 export interface Attempt {
-  readonly record: TaskRecord
+  readonly record: ClaimedTask
   readonly registered: Registered
   readonly running: Running
   /** The decoded payload, when it decoded. */
@@ -32,7 +32,7 @@ export interface Attempt {
 export const execute = (
   engine: Engine,
   registered: Registered,
-  record: TaskRecord,
+  record: ClaimedTask,
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   slot: Progress.WorkerSlot,
   interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>

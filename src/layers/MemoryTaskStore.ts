@@ -21,6 +21,7 @@
 import { Effect, Layer, Option, Stream } from "effect"
 import type {
   CancelResult,
+  ClaimedTask,
   ClaimOptions,
   HeartbeatResult,
   InsertResult,
@@ -289,11 +290,12 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         return claimed
       })
 
-    const claimOne = (names: ReadonlyArray<string>, owner: string, leaseMillis: number): TaskRecord | undefined => {
+    const claimOne = (names: ReadonlyArray<string>, owner: string, leaseMillis: number): ClaimedTask | undefined => {
       const now = clock.unsafeCurrentTimeMillis()
       expireLeases(now)
       const row = claimRow(names, owner, now, now + leaseMillis)
       if (row === undefined) return undefined
+      if (!feed.active()) return { id: row.id, name: row.name, payload: row.payload, attempt: row.attempt }
       const record = toRecord(row)
       feed.publish(record)
       return record

@@ -93,6 +93,19 @@ export interface HeartbeatResult {
 }
 
 /**
+ * What an engine needs of a claimed task to run it (a `TaskRecord` is one).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimedTask {
+  readonly id: TaskId
+  readonly name: string
+  readonly payload: unknown
+  readonly attempt: number
+}
+
+/**
  * The synchronous forms of a store's hot operations, for a store that lives in the engine's own
  * JavaScript thread (the memory store): each does at once what its Effect twin does when run,
  * and never throws. See `TaskStore.local`.
@@ -103,8 +116,11 @@ export interface HeartbeatResult {
 export interface LocalTaskStore {
   /** `insert`, now. */
   readonly insert: (tasks: ReadonlyArray<NewTask>) => ReadonlyArray<InsertResult>
-  /** `claim` with a `limit` of 1, now: the claimed record, or `undefined` when none is runnable. */
-  readonly claimOne: (names: ReadonlyArray<string>, owner: string, leaseMillis: number) => TaskRecord | undefined
+  /**
+   * `claim` with a `limit` of 1, now: the claimed task, or `undefined` when none is runnable. Its
+   * whole record is not built (`get` gives it): dates and all, it was a tenth of a no-op task.
+   */
+  readonly claimOne: (names: ReadonlyArray<string>, owner: string, leaseMillis: number) => ClaimedTask | undefined
   /**
    * `settle`, now, without building the settled record (`get` gives it): the task's `runAt`
    * (epoch milliseconds) when it is pending again, `-1` when it ended, `undefined` when the owner

@@ -31,7 +31,8 @@ import type { TaskRecord } from "../services/TaskRecord.js"
 import type { ClaimedTask, TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
 import { awaitRearm, landed, rearm, sendBehind, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
-import { execute } from "./Execute.js"
+import type { Attempt } from "./Execute.js"
+import { runner } from "./Execute.js"
 import * as Progress from "./Progress.js"
 import * as StoreRetry from "./StoreRetry.js"
 import { apply, applyOutcome, decide, report, settle } from "./Settle.js"
@@ -91,41 +92,32 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
     const local = engine.local
     const again = Effect.succeed(true)
     const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
-    const run = (fiber: Fiber.RuntimeFiber<unknown, unknown>, record: ClaimedTask): Effect.Effect<boolean> => {
-      const registered = state.handlers.get(record.name)
-      if (registered === undefined) {
-        // claimed by name, so a handler exists: a missing one is a broken invariant
-        return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
-      }
-      return Effect.flatMap(
-        execute(engine, registered, record, fiber, slot, restore),
-        (attempt) => {
-          slot.current = undefined
-          const { running } = attempt
-          const decided = decide(engine, attempt)
-          if (running.stop === undefined && !Effect.isEffect(decided)) {
-            if (local !== undefined) {
-              // a store in this thread settles at once, without an Effect
-              const outcome = local.settle(record.id, state.owner, decided.settlement)
-              applyOutcome(engine, attempt, decided, outcome, undefined, false)
-              return decided.report === undefined ? again : Effect.as(report(engine, attempt, decided), true)
-            }
-            if (state.behind < maxBehind) {
-              // written behind: the worker claims its next task while a settler writes this one;
-              // the attempt is over, so its metric event is recorded now
-              engine.metrics.record(record.name, decided.event, decided.value)
-              sendBehind(state, { attempt, decided })
-              return again
-            }
-          }
-          return Effect.map(settle(engine, attempt, decided), () => running.stop === undefined)
+    /** After an attempt: settle it, and say whether the worker goes on. */
+    const settled = (attempt: Attempt): Effect.Effect<boolean> => {
+      slot.current = undefined
+      const { record, running } = attempt
+      const decided = decide(engine, attempt)
+      if (running.stop === undefined && !Effect.isEffect(decided)) {
+        if (local !== undefined) {
+          // a store in this thread settles at once, without an Effect
+          const outcome = local.settle(record.id, state.owner, decided.settlement)
+          applyOutcome(engine, attempt, decided, outcome, undefined, false)
+          return decided.report === undefined ? again : Effect.as(report(engine, attempt, decided), true)
         }
-      )
+        if (state.behind < maxBehind) {
+          // written behind: the worker claims its next task while a settler writes this one;
+          // the attempt is over, so its metric event is recorded now
+          engine.metrics.record(record.name, decided.event, decided.value)
+          sendBehind(state, { attempt, decided })
+          return again
+        }
+      }
+      return Effect.map(settle(engine, attempt, decided), () => running.stop === undefined)
     }
-    const step = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<boolean> => Effect.suspend(() => {
-      if (state.closing) return restore(Effect.never)
-      const generation = state.generation
-      state.claiming++
+    return Effect.withFiberRuntime<void>((fiber) => {
+      const run = runner(engine, fiber, slot, restore, settled)
+      // the generation when the claim in flight was sent (one claim at a time per worker)
+      let generation = 0
       const onClaimed = (record: ClaimedTask | undefined): Effect.Effect<boolean> => {
         state.claiming--
         if (state.restAfterClaim) {
@@ -146,22 +138,32 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         }
         signalRoom(state)
         engine.metrics.record(record.name, "started", 1)
+        const registered = state.handlers.get(record.name)
+        if (registered === undefined) {
+          // claimed by name, so a handler exists: a missing one is a broken invariant
+          return Effect.dieMessage(`claimed task ${record.id} of unregistered name ${record.name}`)
+        }
         // run() registers the attempt as running in this same synchronous step as the claim,
         // so `drain` never sees it neither pending nor running
-        return run(fiber, record)
+        return run(registered, record)
       }
-      if (local !== undefined) return onClaimed(local.claimOne(state.names, state.owner, settings.leaseMillis))
       // the claim and what follows it are one continuation (`catchAll` then `flatMap` were two)
-      return Effect.matchEffect(
-        store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
-        {
-          onFailure: (error) => Effect.flatMap(claimFailed(engine)(error), (claimed) => onClaimed(claimed[0])),
-          onSuccess: (claimed) => onClaimed(claimed[0])
-        }
-      )
-    })
-    return Effect.withFiberRuntime<void>((fiber) => {
-      const loop: Effect.Effect<void> = Effect.flatMap(step(fiber), (again) => (again ? loop : Effect.void))
+      const claimed = {
+        onFailure: (error: { readonly reason: string }) =>
+          Effect.flatMap(claimFailed(engine)(error), (records) => onClaimed(records[0])),
+        onSuccess: (records: ReadonlyArray<ClaimedTask>) => onClaimed(records[0])
+      }
+      const step: Effect.Effect<boolean> = Effect.suspend(() => {
+        if (state.closing) return restore(Effect.never)
+        generation = state.generation
+        state.claiming++
+        if (local !== undefined) return onClaimed(local.claimOne(state.names, state.owner, settings.leaseMillis))
+        return Effect.matchEffect(
+          store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
+          claimed
+        )
+      })
+      const loop: Effect.Effect<void> = Effect.flatMap(step, (again) => (again ? loop : Effect.void))
       return Effect.zipRight(FiberRef.set(Progress.currentTask, slot), loop)
     })
   }))

@@ -1,10 +1,10 @@
 /**
  * The execute step: run one claimed attempt. The payload is decoded with the task's Schema and
  * the handler runs on the worker's own fiber, with the attempt in the worker's slot of
- * `Progress.currentTask`; its
- * `Exit` goes on to the settle step. The worker is uninterruptible except inside the attempt, so
- * `cancel`, a lost lease and shutdown stop an attempt by interrupting its worker (which is then
- * replaced). Forking a fiber per attempt instead measured 35-65 us an attempt here.
+ * `Progress.currentTask`; its `Exit` goes on to the settle step. The worker is uninterruptible
+ * except inside the attempt, so `cancel`, a lost lease and shutdown stop an attempt by
+ * interrupting its worker (which is then replaced). Forking a fiber per attempt instead measured
+ * 35-65 us an attempt here.
  *
  * @since 0.1.0
  * @internal
@@ -12,11 +12,11 @@
 import type { Fiber } from "effect"
 import { Effect, Either, Exit } from "effect"
 import { PayloadInvalid } from "../services/TaskError.js"
-import type { ClaimedTask } from "../services/TaskStore.js"
+import type { ClaimedTask, TaskStore } from "../services/TaskStore.js"
 import { firstIssue } from "./Codec.js"
 import type { Engine, Registered, Running } from "./EngineState.js"
 import { addRunning } from "./EngineState.js"
-import * as Progress from "./Progress.js"
+import type * as Progress from "./Progress.js"
 
 /** One finished attempt, ready to settle. @internal */
 export interface Attempt {
@@ -28,17 +28,50 @@ export interface Attempt {
   readonly exit: Exit.Exit<unknown, unknown>
 }
 
-/** Runs the attempt of a claimed record; never fails. @internal */
-export const execute = (
+/** The attempt a handler's fibers see through `Progress`: its progress goes to the store. */
+class CurrentAttempt implements Progress.CurrentTask {
+  units = 0
+  constructor(
+    readonly id: ClaimedTask["id"],
+    readonly name: string,
+    readonly attempt: number,
+    private readonly store: TaskStore,
+    private readonly owner: string
+  ) {}
+  report(percent: number): Effect.Effect<void> {
+    return this.store.setProgress(this.id, this.owner, percent).pipe(
+      Effect.catchAll((error) => Effect.logDebug(`progress not recorded: ${error.reason}`))
+    )
+  }
+}
+
+/**
+ * Builds a worker's execute step: `run(registered, record)` runs the attempt on `fiber`, then
+ * goes on with `then(attempt)`, in one continuation. What the handler's outcome needs is kept in
+ * the runner between the two (a worker runs one attempt at a time), so that an attempt costs no
+ * closures of its own. Never fails. @internal
+ */
+export const runner = <A>(
   engine: Engine,
-  registered: Registered,
-  record: ClaimedTask,
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   slot: Progress.WorkerSlot,
-  interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-): Effect.Effect<Attempt> => {
-    const { state, store } = engine
-    const running: Running = {
+  interruptible: <X, E, R>(effect: Effect.Effect<X, E, R>) => Effect.Effect<X, E, R>,
+  then: (attempt: Attempt) => Effect.Effect<A>
+): (registered: Registered, record: ClaimedTask) => Effect.Effect<A> => {
+  const { state, store } = engine
+  let record: ClaimedTask
+  let registered: Registered
+  let running: Running
+  let payload: unknown
+  const outcome = {
+    onFailure: (cause: import("effect").Cause.Cause<unknown>) =>
+      then({ record, registered, running, payload, exit: Exit.failCause(cause) }),
+    onSuccess: (value: unknown) => then({ record, registered, running, payload, exit: Exit.succeed(value) })
+  }
+  return (handler, claimed) => {
+    record = claimed
+    registered = handler
+    running = {
       record,
       startedMillis: engine.clock.unsafeCurrentTimeMillis(),
       fiber,
@@ -49,30 +82,18 @@ export const execute = (
     const decoded = registered.codecs.payload.decode(record.payload)
     if (Either.isLeft(decoded)) {
       const { issue, path } = firstIssue(decoded.left)
-      return Effect.succeed<Attempt>({
+      payload = undefined
+      return then({
         record,
         registered,
         running,
-        payload: undefined,
+        payload,
         exit: Exit.fail(new PayloadInvalid({ task: record.name, path, issue }))
       })
     }
-    const payload = decoded.right
-    const owner = state.owner
-    const current: Progress.CurrentTask = {
-      id: record.id,
-      name: record.name,
-      attempt: record.attempt,
-      report: (percent) =>
-        store.setProgress(record.id, owner, percent).pipe(
-          Effect.catchAll((error) => Effect.logDebug(`progress not recorded: ${error.reason}`))
-        ),
-      units: 0
-    }
+    payload = decoded.right
+    const current = new CurrentAttempt(record.id, record.name, record.attempt, store, state.owner)
     slot.current = current
-    // one continuation takes either outcome: `Effect.map(Effect.exit(...))` would be three steps
-    return Effect.matchCause(interruptible(registered.run(payload, current)), {
-      onFailure: (cause): Attempt => ({ record, registered, running, payload, exit: Exit.failCause(cause) }),
-      onSuccess: (value): Attempt => ({ record, registered, running, payload, exit: Exit.succeed(value) })
-    })
+    return Effect.matchCauseEffect(interruptible(registered.run(payload, current)), outcome)
+  }
 }

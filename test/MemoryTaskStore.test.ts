@@ -51,7 +51,7 @@ describe("MemoryTaskStore.local", () => {
       assert.deepStrictEqual(a, Option.getOrThrow(yield* store.get("a" as TaskId)))
       assert.isUndefined(local.claimOne(["other"], "me", 5_000))
 
-      // only the owner settles; a retry answers its runAt, an ending -1
+      // only the owner settles; a retry answers its runAt, an ending -Infinity
       assert.isUndefined(local.settle("a" as TaskId, "someone else", { _tag: "Completed", result: 1 }))
       const error = { tag: "E", message: "e", cause: "e" }
       assert.strictEqual(local.settle("a" as TaskId, "me", { _tag: "Retry", runAt: new Date(9_000), error }), 9_000)
@@ -59,7 +59,10 @@ describe("MemoryTaskStore.local", () => {
 
       const [b] = yield* store.claim({ names: ["job"], limit: 1, owner: "me", leaseMillis: 5_000 })
       assert.strictEqual(b!.id, "b")
-      assert.strictEqual(local.settle("b" as TaskId, "me", { _tag: "Completed", result: 2 }), -1)
+      assert.strictEqual(
+        local.settle("b" as TaskId, "me", { _tag: "Completed", result: 2 }),
+        Number.NEGATIVE_INFINITY
+      )
       const done = Option.getOrThrow(yield* store.get("b" as TaskId))
       assert.strictEqual(done.status, "completed")
       assert.strictEqual(done.result, 2)

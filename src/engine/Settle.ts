@@ -109,7 +109,7 @@ export const apply = (
 ): void => {
   if (Option.isNone(settled)) return applyOutcome(engine, attempt, decided, undefined, undefined, recorded)
   const record = settled.value
-  const outcome = record.status === "pending" ? record.runAt.getTime() : -1
+  const outcome = record.status === "pending" ? record.runAt.getTime() : Number.NEGATIVE_INFINITY
   applyOutcome(engine, attempt, decided, outcome, record, recorded)
 }
 
@@ -130,7 +130,7 @@ export const applyOutcome = (
   state.running.delete(id)
   if (!recorded) engine.metrics.record(attempt.record.name, decided.event, decided.value)
   if (outcome !== undefined) {
-    if (outcome >= 0) {
+    if (outcome !== Number.NEGATIVE_INFINITY) {
       if (outcome <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
       else rearm(state)
     } else if (state.waiters.has(id)) {

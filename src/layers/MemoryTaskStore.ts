@@ -387,7 +387,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       const row = settleRow(id, owner, settlement)
       if (row === undefined) return undefined
       changed(row)
-      return row.status === "pending" ? row.runAt : -1
+      return row.status === "pending" ? row.runAt : Number.NEGATIVE_INFINITY
     }
 
     const cancel = (id: TaskId) =>

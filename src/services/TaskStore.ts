@@ -123,7 +123,7 @@ export interface LocalTaskStore {
   readonly claimOne: (names: ReadonlyArray<string>, owner: string, leaseMillis: number) => ClaimedTask | undefined
   /**
    * `settle`, now, without building the settled record (`get` gives it): the task's `runAt`
-   * (epoch milliseconds) when it is pending again, `-1` when it ended, `undefined` when the owner
+   * (epoch milliseconds) when it is pending again, `-Infinity` when it ended, `undefined` when the owner
    * no longer held it.
    */
   readonly settle: (id: TaskId, owner: string, settlement: Settlement) => number | undefined

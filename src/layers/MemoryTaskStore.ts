@@ -1,18 +1,20 @@
 /**
  * The in-memory `TaskStore`: the embedded default and the test fake. One actor owns the state and
- * changes it only inside `Effect.sync`, so every operation is atomic; time comes from the `Clock`
- * captured when the layer is built, so `TestClock` drives leases, delays and backoffs.
+ * changes it only inside `Effect.sync` (or in the synchronous calls of `local`, which the engine
+ * makes from its own fibers), so every operation is atomic; time comes from the `Clock` captured
+ * when the layer is built, so `TestClock` drives leases, delays and backoffs.
  *
  * Each task is one mutable row (times as epoch milliseconds, `-1` for none), changed in place by
  * every transition; callers get immutable `TaskRecord` snapshots made on the way out. Keeping the
  * long-lived rows free of per-transition allocations is what keeps a large backlog cheap for the
  * garbage collector.
  *
- * Where a pending task waits:
- * - `delayed[name]`, a heap by `runAt`, while `runAt` is in the future;
- * - `ready[name]`, a heap by the aged priority key `runAt - priority * agingMillis` and then
- *   submission order, once due (moved there by `claim` and `nextRunAt`).
- * A processing task also sits in `leases`, a heap by `lockedUntil`; once its lease expires it is
+ * Where a pending task waits (each queue a `Heap`: a FIFO run of in-order pushes beside a binary
+ * heap, so the usual case costs O(1)):
+ * - `delayed[name]`, by `runAt`, while `runAt` is in the future;
+ * - `ready[name]`, by the aged priority key `runAt - priority * agingMillis` and then submission
+ *   order, once due (moved there by `claim` and `nextRunAt`).
+ * A processing task also sits in `leases`, by `lockedUntil`; once its lease expires it is
  * moved back to `ready` and claimed again. Heap entries are never removed in place: an entry whose
  * version no longer matches its row's is stale and is skipped when it reaches the top.
  *

@@ -270,6 +270,18 @@ describe("TaskEngine", () => {
         }))
     }))
 
+  it.effect("a handler gets its task's id, name and attempt, and nothing of the engine's", () =>
+    Effect.gen(function*() {
+      const Info = Task.make("info", { payload: Schema.Struct({}), success: Schema.Unknown })
+      const InfoLive = Info.toLayer((_, task) => Effect.succeed(JSON.parse(JSON.stringify(task))))
+      yield* withEngine(InfoLive, (engine) =>
+        Effect.gen(function*() {
+          const id = yield* engine.submit(Info, {})
+          const seen = yield* engine.await(Info, id)
+          assert.deepStrictEqual(seen, { id, name: "info", attempt: 1, units: 0 })
+        }))
+    }))
+
   it.effect("a timed-out attempt is counted once, also when its settlement is written behind", () =>
     Effect.gen(function*() {
       const Sleepy = Task.make("sleepy-behind", {

@@ -28,18 +28,21 @@ export interface Attempt {
   readonly exit: Exit.Exit<unknown, unknown>
 }
 
-/** The attempt a handler's fibers see through `Progress`: its progress goes to the store. */
+/**
+ * The attempt a handler's fibers see through `Progress` (and the handler as its `TaskInfo`): its
+ * progress goes to the store, which stays out of sight (a `#private` field: not enumerated, not
+ * in `JSON.stringify`).
+ */
 class CurrentAttempt implements Progress.CurrentTask {
   units = 0
-  constructor(
-    readonly id: ClaimedTask["id"],
-    readonly name: string,
-    readonly attempt: number,
-    private readonly store: TaskStore,
-    private readonly owner: string
-  ) {}
+  readonly #store: TaskStore
+  readonly #owner: string
+  constructor(readonly id: ClaimedTask["id"], readonly name: string, readonly attempt: number, store: TaskStore, owner: string) {
+    this.#store = store
+    this.#owner = owner
+  }
   report(percent: number): Effect.Effect<void> {
-    return this.store.setProgress(this.id, this.owner, percent).pipe(
+    return this.#store.setProgress(this.id, this.#owner, percent).pipe(
       Effect.catchAll((error) => Effect.logDebug(`progress not recorded: ${error.reason}`))
     )
   }

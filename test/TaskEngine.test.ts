@@ -18,6 +18,14 @@ const Echo = Task.make("echo", {
   retry: Schedule.stop
 })
 
+/** A task that sleeps its payload's millis, times out after 1 s, and is retried once 1 s later. */
+const sleepyTask = (name: string) =>
+  Task.make(name, {
+    payload: Schema.Struct({ millis: Schema.Number }),
+    timeout: "1 second",
+    retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
+  })
+
 /** Runs `body` with an engine over a fresh memory store, the given handler layers registered. */
 const withEngine = <A, E>(
   handlers: Layer.Layer<never, never, TaskEngine.TaskEngine>,
@@ -240,11 +248,7 @@ describe("TaskEngine", () => {
 
   it.effect("a timeout interrupts the attempt, fails it with TaskTimeout, and the schedule retries it", () =>
     Effect.gen(function*() {
-      const Sleepy = Task.make("sleepy", {
-        payload: Schema.Struct({ millis: Schema.Number }),
-        timeout: "1 second",
-        retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
-      })
+      const Sleepy = sleepyTask("sleepy")
       const interrupted = yield* Ref.make(0)
       const SleepyLive = Sleepy.toLayer(({ millis }) =>
         Effect.sleep(millis).pipe(Effect.onInterrupt(() => Ref.update(interrupted, (n) => n + 1)))
@@ -284,11 +288,7 @@ describe("TaskEngine", () => {
 
   it.effect("a timed-out attempt is counted once, also when its settlement is written behind", () =>
     Effect.gen(function*() {
-      const Sleepy = Task.make("sleepy-behind", {
-        payload: Schema.Struct({ millis: Schema.Number }),
-        timeout: "1 second",
-        retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
-      })
+      const Sleepy = sleepyTask("sleepy-behind")
       // a store that says it is shared and settles in batches, as a SQL store does
       const BatchingStore = Layer.effect(
         TaskStore.TaskStore,

@@ -9,7 +9,7 @@
  * @since 0.1.0
  * @internal
  */
-import type { Fiber } from "effect"
+import type { Cause, Fiber } from "effect"
 import { Effect, Either, Exit } from "effect"
 import { PayloadInvalid } from "../services/TaskError.js"
 import type { ClaimedTask, TaskStore } from "../services/TaskStore.js"
@@ -37,7 +37,13 @@ class CurrentAttempt implements Progress.CurrentTask {
   units = 0
   readonly #store: TaskStore
   readonly #owner: string
-  constructor(readonly id: ClaimedTask["id"], readonly name: string, readonly attempt: number, store: TaskStore, owner: string) {
+  constructor(
+    readonly id: ClaimedTask["id"],
+    readonly name: string,
+    readonly attempt: number,
+    store: TaskStore,
+    owner: string
+  ) {
     this.#store = store
     this.#owner = owner
   }
@@ -67,7 +73,7 @@ export const runner = <A>(
   let running: Running
   let payload: unknown
   const outcome = {
-    onFailure: (cause: import("effect").Cause.Cause<unknown>) =>
+    onFailure: (cause: Cause.Cause<unknown>) =>
       then({ record, registered, running, payload, exit: Exit.failCause(cause) }),
     onSuccess: (value: unknown) => then({ record, registered, running, payload, exit: Exit.succeed(value) })
   }

@@ -134,7 +134,7 @@ export const applyOutcome = (
       if (outcome <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
       else rearm(state)
     } else if (state.waiters.has(id)) {
-      const terminal = record ?? engine.store.local?.get(id)
+      const terminal = record ?? engine.local?.get(id)
       if (terminal !== undefined) resolveWaiters(state, terminal)
     }
   }

@@ -73,7 +73,7 @@ export type Execute = (
   values: ReadonlyArray<unknown>
 ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
 
-/** Statements through the client's pool, as any query. */
+/** Statements through the client's pool, like the application's own queries. */
 const pooledExecute = (sql: PgClient.PgClient): Execute => (text, values) =>
   sql.unsafe<Record<string, unknown>>(text, values)
 

@@ -258,6 +258,62 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.strictEqual(Option.getOrThrow(yield* store.get(id("b"))).progress, 55)
     }))
 
+  it.scoped("a settlement's record, made from the claimed one and task_settle's lean answer, is the row the database holds", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("settled")
+      const store = yield* storeIn(schema, { listen: false })
+      const other = yield* storeIn(schema, { listen: false })
+      yield* store.insert(["a", "b", "c", "d", "e"].map((name, i) => task(name, { priority: i, idempotencyKey: `k${i}` })))
+      const claimed = yield* store.claim({ names: ["n"], limit: 5, owner: "A", leaseMillis: 60_000 })
+      assert.deepStrictEqual(claimed.map((r) => r.id).sort(), ["a", "b", "c", "d", "e"])
+      for (const record of claimed) assert.deepStrictEqual(record, Option.getOrThrow(yield* store.get(record.id)))
+      yield* store.setProgress(id("b"), "A", 30)
+      const retryAt = new Date(Date.now() + 60_000)
+      const error = { tag: "E", message: "no", cause: "" }
+      const settled = yield* store.settleMany!("A", [
+        [id("a"), { _tag: "Completed", result: { total: 3, items: ["x", null] } }],
+        [id("b"), { _tag: "Failed", error }],
+        [id("c"), { _tag: "Retry", runAt: retryAt, error }],
+        [id("d"), { _tag: "Released" }]
+      ])
+      // "e" is settled by a store that did not claim it (same owner): its record is read back
+      const fromOther = yield* other.settle(id("e"), "A", { _tag: "Cancelled" })
+      for (const record of [...settled, fromOther].map(Option.getOrThrow)) {
+        assert.deepStrictEqual(record, Option.getOrThrow(yield* store.get(record.id)), record.id)
+      }
+      assert.deepStrictEqual(
+        [...settled, fromOther].map((r) => Option.getOrThrow(r).status),
+        ["completed", "failed", "pending", "pending", "cancelled"]
+      )
+      // not held any more: a second settlement changes nothing
+      assert.isTrue(Option.isNone(yield* store.settle(id("a"), "A", { _tag: "Completed", result: 1 })))
+    }))
+
+  it.scoped("a claim, a heartbeat and a progress write are heap-only updates: no index entry each", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("hot")
+      yield* storeIn(schema, { listen: false })
+      const n = 200
+      yield* sql.unsafe(
+        `INSERT INTO "${schema}".task_status (id, name, payload, run_at, sort_key, created_at, updated_at)
+         SELECT 't' || g, 'n', jsonb_build_object('i', g), now(), now(), now(), now() FROM generate_series(1, ${n}) g`
+      )
+      // in one transaction, whose own counts pg_stat_xact_user_tables shows
+      const hot = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql.unsafe(`SELECT * FROM "${schema}".task_claim('A', ARRAY['n'], ${n}, 60000)`)
+        yield* sql.unsafe(`SELECT "${schema}".task_heartbeat('A', ARRAY['t1', 't2'], 60000)`)
+        yield* sql.unsafe(`SELECT * FROM "${schema}".task_set_progress('[{"id": "t3", "owner": "A", "progress": 50}]')`)
+        const [row] = yield* sql.unsafe<{ updated: number; hot: number }>(
+          `SELECT n_tup_upd::int AS updated, n_tup_hot_upd::int AS hot FROM pg_stat_xact_user_tables
+           WHERE relid = '"${schema}".task_status'::regclass`
+        )
+        return row!
+      }))
+      assert.strictEqual(hot.updated, n + 3)
+      assert.strictEqual(hot.hot, n + 3)
+    }))
+
   it.scoped("claims and submits find their rows by primary key, not by a scan of the table", () =>
     Effect.gen(function*() {
       // the planner, misled by its estimates, hash-joined a seq scan of task_status into every

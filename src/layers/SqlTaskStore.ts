@@ -33,8 +33,8 @@ import type {
 import { TaskStore } from "../services/TaskStore.js"
 import * as Batcher from "./Batcher.js"
 import * as ChangeFeed from "./ChangeFeed.js"
-import type { FunctionCaller, ProgressArg, SettleArg } from "./TaskFunctions.js"
-import { toDate, toRecord } from "./TaskFunctions.js"
+import type { Args, FunctionCaller, ProgressArg, SettledRow, SettleOutcome } from "./TaskFunctions.js"
+import { toClaimedRecord, toDate, toRecord } from "./TaskFunctions.js"
 
 /**
  * Options of a SQL-backed store. Every field is optional; defaults in brackets.
@@ -105,28 +105,66 @@ const failAll = <A, B>(
   for (const request of requests) request.complete(exit)
 }
 
-// written out, not spread: this runs for every settlement
-const settleArg = (input: SettleInput): SettleArg => {
-  const { id, owner, progress, settlement } = input
-  switch (settlement._tag) {
-    case "Completed":
-      return { id, owner, outcome: "completed", result: settlement.result }
-    case "Failed":
-      return progress === undefined
-        ? { id, owner, outcome: "failed", error: settlement.error }
-        : { id, owner, outcome: "failed", error: settlement.error, progress }
-    case "Cancelled":
-      return progress === undefined ? { id, owner, outcome: "cancelled" } : { id, owner, outcome: "cancelled", progress }
-    case "Retry": {
-      const runAt = settlement.runAt.toISOString()
-      return progress === undefined
-        ? { id, owner, outcome: "retry", run_at: runAt, error: settlement.error }
-        : { id, owner, outcome: "retry", run_at: runAt, error: settlement.error, progress }
-    }
-    case "Released":
-      return progress === undefined ? { id, owner, outcome: "released" } : { id, owner, outcome: "released", progress }
-    case "Returned":
-      return { id, owner, outcome: "returned" }
+const outcomes: { readonly [K in Outcome["_tag"]]: SettleOutcome } = {
+  Completed: "completed",
+  Failed: "failed",
+  Cancelled: "cancelled",
+  Retry: "retry",
+  Released: "released",
+  Returned: "returned"
+}
+
+/** The arguments of one `task_settle` for distinct tasks: one element of each array per settlement. */
+const settleArgs = (
+  inputs: ReadonlyArray<SettleInput>
+): Omit<Args["task_settle"], "p_now" | "p_aging_ms" | "p_synchronous"> => {
+  const n = inputs.length
+  const owners = new Array<string>(n)
+  const ids = new Array<string>(n)
+  const kinds = new Array<SettleOutcome>(n)
+  const values = new Array<unknown>(n)
+  const runAts = new Array<number | null>(n)
+  const progress = new Array<number | null>(n)
+  for (let i = 0; i < n; i++) {
+    const input = inputs[i]!
+    const settlement = input.settlement
+    owners[i] = input.owner
+    ids[i] = input.id
+    kinds[i] = outcomes[settlement._tag]
+    values[i] = settlement._tag === "Completed"
+      ? settlement.result
+      : settlement._tag === "Failed" || settlement._tag === "Retry"
+      ? settlement.error
+      : null
+    runAts[i] = settlement._tag === "Retry" ? settlement.runAt.getTime() : null
+    progress[i] = input.progress ?? null
+  }
+  return { p_owners: owners, p_ids: ids, p_outcomes: kinds, p_values: values, p_run_ats: runAts, p_progress: progress }
+}
+
+/**
+ * The record of a settled task, from the record its owner claimed, the settlement and what
+ * `task_settle` answered for it (its status, progress and run_at; `at` is the settlement's time).
+ */
+const settledRecord = (claimed: TaskRecord, settlement: Outcome, row: SettledRow, at: Date): TaskRecord => {
+  const final = row.status === "completed" || row.status === "failed" || row.status === "cancelled"
+  const runAt = toDate(row.run_at)!
+  return {
+    ...claimed,
+    status: row.status as TaskStatus,
+    attempt: settlement._tag === "Returned" ? Math.max(claimed.attempt - 1, 0) : claimed.attempt,
+    progress: row.progress,
+    result: settlement._tag === "Completed" ? (settlement.result ?? null) : claimed.result,
+    error: settlement._tag === "Completed"
+      ? null
+      : settlement._tag === "Failed" || settlement._tag === "Retry"
+      ? settlement.error
+      : claimed.error,
+    runAt: runAt.getTime() === claimed.runAt.getTime() ? claimed.runAt : runAt,
+    finishedAt: final ? at : null,
+    updatedAt: at,
+    lockedBy: null,
+    lockedUntil: null
   }
 }
 
@@ -253,19 +291,66 @@ export const make = (
 
     // -- settle (coalesced) ----------------------------------------------------------------------
     type SettleRequest = Batcher.Request<SettleInput, Option.Option<TaskRecord>, StoreUnavailable>
-    /** One `task_settle` statement for distinct tasks: the settled records by id, published. */
+    /**
+     * The tasks this store claimed and has not settled, by id: their records, from which a
+     * settlement's record is made (`task_settle` answers only what the settlement changed).
+     * An entry goes when its task is settled, given back or reported lost by a heartbeat.
+     */
+    const held = new Map<string, TaskRecord>()
+    /** The record `owner` claimed for `id`, if this store still holds it. */
+    const heldBy = (id: string, owner: string): TaskRecord | undefined => {
+      const record = held.get(id)
+      return record !== undefined && record.lockedBy === owner ? record : undefined
+    }
+    /**
+     * One `task_settle` statement for distinct tasks: the settled records by id, published. A
+     * settled task this store did not claim (never from an engine) is read back.
+     */
     const writeSettlements = (
-      args: ReadonlyArray<SettleArg>
+      inputs: ReadonlyArray<SettleInput>
     ): Effect.Effect<Map<string, TaskRecord>, StoreUnavailable> =>
-      Effect.map(
-        caller.call("task_settle", { p_settlements: args, p_now: now(), p_aging_ms: agingMillis, p_synchronous: synchronous }),
-        (rows) => {
-          const byId = new Map<string, TaskRecord>()
-          for (const row of rows) byId.set(row.id, toRecord(row))
-          publish(Array.from(byId.values()))
-          return byId
-        }
-      )
+      Effect.suspend(() => {
+        const claimed = inputs.map((input) => heldBy(input.id, input.owner))
+        return Effect.flatMap(
+          caller.call("task_settle", {
+            ...settleArgs(inputs),
+            p_now: now(),
+            p_aging_ms: agingMillis,
+            p_synchronous: synchronous
+          }),
+          (rows) => {
+            // settled or not, the owner no longer holds these tasks
+            for (let i = 0; i < inputs.length; i++) {
+              if (claimed[i] !== undefined && held.get(inputs[i]!.id) === claimed[i]) held.delete(inputs[i]!.id)
+            }
+            const byRow = new Map<string, SettledRow>()
+            for (const row of rows) byRow.set(row.id, row)
+            const byId = new Map<string, TaskRecord>()
+            const unknown: Array<TaskId> = []
+            const at = rows.length === 0 ? undefined : toDate(rows[0]!.at)!
+            for (let i = 0; i < inputs.length; i++) {
+              const input = inputs[i]!
+              const row = byRow.get(input.id)
+              if (row === undefined) continue
+              const record = claimed[i]
+              if (record === undefined) unknown.push(input.id)
+              else byId.set(input.id, settledRecord(record, input.settlement, row, at!))
+            }
+            const done = () => {
+              publish(Array.from(byId.values()))
+              return byId
+            }
+            if (unknown.length === 0) return Effect.succeed(done())
+            return Effect.as(
+              Effect.forEach(unknown, (id) =>
+                Effect.map(get(id), (record) => {
+                  if (Option.isSome(record)) byId.set(id, record.value)
+                })),
+              undefined
+            ).pipe(Effect.map(done))
+          }
+        )
+      })
     const settleBatch = (batch: ReadonlyArray<SettleRequest>): Effect.Effect<void> => {
       // one settlement per task and statement; a repeated id (never from an engine) goes next
       const seen = new Set<string>()
@@ -278,7 +363,7 @@ export const make = (
           now_.push(request)
         }
       }
-      const call = writeSettlements(now_.map((request) => settleArg(request.input))).pipe(
+      const call = writeSettlements(now_.map((request) => request.input)).pipe(
         Effect.matchEffect({
           onFailure: (error) => Effect.sync(() => failAll(now_, error)),
           onSuccess: (byId) =>
@@ -337,7 +422,8 @@ export const make = (
           onFailure: (error) => Effect.sync(() => failAll(group, error)),
           onSuccess: (rows) =>
             Effect.suspend(() => {
-              const records = rows.map(toRecord)
+              const records = rows.map((row) => toClaimedRecord(row, first.owner))
+              for (const record of records) held.set(record.id, record)
               const spare: Array<TaskRecord> = []
               let next = 0
               for (const request of group) {
@@ -481,13 +567,16 @@ export const make = (
       settlements: ReadonlyArray<readonly [TaskId, Settlement]>
     ): Effect.Effect<ReadonlyArray<Option.Option<TaskRecord>>, StoreUnavailable> =>
       Effect.suspend(() => {
-        const args = settlements.map(([id, settlement]) =>
-          settleArg({ id, owner, settlement, progress: takeProgress(id, owner) })
-        )
+        const inputs = settlements.map(([id, settlement]): SettleInput => ({
+          id,
+          owner,
+          settlement,
+          progress: takeProgress(id, owner)
+        }))
         const answer = (byId: Map<string, TaskRecord>) => settlements.map(([id]) => Option.fromNullable(byId.get(id)))
-        if (args.length <= maxBatch) return Effect.map(writeSettlements(args), answer)
-        const chunks: Array<ReadonlyArray<SettleArg>> = []
-        for (let i = 0; i < args.length; i += maxBatch) chunks.push(args.slice(i, i + maxBatch))
+        if (inputs.length <= maxBatch) return Effect.map(writeSettlements(inputs), answer)
+        const chunks: Array<ReadonlyArray<SettleInput>> = []
+        for (let i = 0; i < inputs.length; i += maxBatch) chunks.push(inputs.slice(i, i + maxBatch))
         return Effect.map(
           Effect.forEach(chunks, writeSettlements),
           (maps) => answer(new Map(maps.flatMap((byId) => Array.from(byId))))
@@ -504,7 +593,12 @@ export const make = (
         ? Effect.succeed({ cancelled: [], lost: [] })
         : Effect.map(
           caller.call("task_heartbeat", { p_owner: owner, p_ids: ids, p_lease_ms: Math.ceil(leaseMillis), p_now: now() }),
-          (result) => ({ cancelled: result.cancelled as ReadonlyArray<TaskId>, lost: result.lost as ReadonlyArray<TaskId> })
+          (result) => {
+            for (const id of result.lost) {
+              if (held.get(id)?.lockedBy === owner) held.delete(id)
+            }
+            return { cancelled: result.cancelled as ReadonlyArray<TaskId>, lost: result.lost as ReadonlyArray<TaskId> }
+          }
         )
 
     const cancel = (id: TaskId): Effect.Effect<CancelResult, StoreUnavailable> =>

@@ -18,7 +18,15 @@ import type { TaskErrorInfo, TaskId, TaskRecord, TaskStatus } from "../services/
  * @since 0.1.0
  * @category models
  */
-export type ParamType = "text" | "text[]" | "jsonb" | "timestamptz" | "bigint" | "integer" | "boolean"
+export type ParamType =
+  | "text"
+  | "text[]"
+  | "jsonb"
+  | "timestamptz"
+  | "bigint"
+  | "integer"
+  | "boolean"
+  | "double precision[]"
 
 /**
  * One task for `task_insert`.
@@ -37,23 +45,13 @@ export interface InsertArg {
 }
 
 /**
- * One settlement for `task_settle`.
+ * How an attempt ended, as `task_settle` takes it: `returned` undoes a claim whose task never
+ * started (see `task_settle`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface SettleArg {
-  readonly id: string
-  readonly owner: string
-  /** `returned` undoes a claim whose task never started (see `task_settle`). */
-  readonly outcome: "completed" | "failed" | "cancelled" | "retry" | "released" | "returned"
-  readonly result?: unknown
-  readonly error?: TaskErrorInfo
-  /** ISO 8601; the retry's due time. */
-  readonly run_at?: string
-  /** The attempt's last progress, when a throttled write had not landed yet. */
-  readonly progress?: number
-}
+export type SettleOutcome = "completed" | "failed" | "cancelled" | "retry" | "released" | "returned"
 
 /**
  * One progress update for `task_set_progress`.
@@ -104,6 +102,43 @@ export interface TaskRow {
 }
 
 /**
+ * A row of `task_claim` (`task_claimed`, migration 0009): what a claim does not already tell. `at`
+ * is the claim's time, the task's `started_at` and `updated_at`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimedRow {
+  readonly id: string
+  readonly name: string
+  readonly payload: unknown
+  readonly attempt: number
+  readonly progress: number
+  readonly error: unknown
+  readonly priority: number
+  readonly run_at: Timestamp
+  readonly created_at: Timestamp
+  readonly idempotency_key: string | null
+  readonly at: Timestamp
+  readonly locked_until: Timestamp
+}
+
+/**
+ * A row of `task_settle`: a settled task's new status, progress and run_at, and `at`, the
+ * settlement's time (its `updated_at`, and its `finished_at` when final).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SettledRow {
+  readonly id: string
+  readonly status: string
+  readonly progress: number
+  readonly run_at: Timestamp
+  readonly at: Timestamp
+}
+
+/**
  * A row of `task_insert`.
  *
  * @since 0.1.0
@@ -145,7 +180,15 @@ export interface Args {
   }
   readonly task_set_progress: { readonly p_updates: ReadonlyArray<ProgressArg>; readonly p_now: Date | null }
   readonly task_settle: {
-    readonly p_settlements: ReadonlyArray<SettleArg>
+    readonly p_owners: ReadonlyArray<string>
+    readonly p_ids: ReadonlyArray<string>
+    readonly p_outcomes: ReadonlyArray<SettleOutcome>
+    /** The result (completed) or the error (failed, retry) of each settlement, or null. */
+    readonly p_values: ReadonlyArray<unknown>
+    /** A retry's due time, epoch milliseconds, or null. */
+    readonly p_run_ats: ReadonlyArray<number | null>
+    /** The attempt's last progress when a throttled write had not landed yet, or null. */
+    readonly p_progress: ReadonlyArray<number | null>
     readonly p_now: Date | null
     readonly p_aging_ms: number
     readonly p_synchronous: boolean
@@ -172,10 +215,10 @@ export interface Results {
   readonly task_insert: ReadonlyArray<InsertRow>
   readonly task_cancel: string
   readonly task_requeue: string
-  readonly task_claim: ReadonlyArray<TaskRow>
+  readonly task_claim: ReadonlyArray<ClaimedRow>
   readonly task_heartbeat: { readonly cancelled: ReadonlyArray<string>; readonly lost: ReadonlyArray<string> }
   readonly task_set_progress: ReadonlyArray<TaskRow>
-  readonly task_settle: ReadonlyArray<TaskRow>
+  readonly task_settle: ReadonlyArray<SettledRow>
   readonly task_get: ReadonlyArray<TaskRow>
   readonly task_list: ReadonlyArray<TaskRow>
   readonly task_next_run_at: Date | string | null
@@ -233,10 +276,17 @@ export const signatures: { readonly [F in Name]: Signature<F> } = {
   },
   task_set_progress: { params: [["p_updates", "jsonb"], ["p_now", "timestamptz"]], returns: "rows" },
   task_settle: {
-    params: [["p_settlements", "jsonb"], ["p_now", "timestamptz"], ["p_aging_ms", "bigint"], [
-      "p_synchronous",
-      "boolean"
-    ]],
+    params: [
+      ["p_owners", "text[]"],
+      ["p_ids", "text[]"],
+      ["p_outcomes", "text[]"],
+      ["p_values", "jsonb"],
+      ["p_run_ats", "double precision[]"],
+      ["p_progress", "double precision[]"],
+      ["p_now", "timestamptz"],
+      ["p_aging_ms", "bigint"],
+      ["p_synchronous", "boolean"]
+    ],
     returns: "rows"
   },
   task_get: { params: [["p_id", "text"]], returns: "rows" },
@@ -302,3 +352,33 @@ export const toRecord = (row: TaskRow): TaskRecord => ({
   lockedUntil: dateOrNull(row.locked_until),
   idempotencyKey: row.idempotency_key
 })
+
+/**
+ * The record of a task `owner` claimed, from its `task_claim` row: processing, held by `owner`,
+ * started at the claim's time.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const toClaimedRecord = (row: ClaimedRow, owner: string): TaskRecord => {
+  const at = date(row.at)
+  return {
+    id: row.id as TaskId,
+    name: row.name,
+    payload: row.payload,
+    status: "processing",
+    attempt: row.attempt,
+    progress: row.progress,
+    result: null,
+    error: row.error as TaskErrorInfo | null,
+    priority: row.priority,
+    runAt: date(row.run_at),
+    createdAt: date(row.created_at),
+    startedAt: at,
+    finishedAt: null,
+    updatedAt: at,
+    lockedBy: owner,
+    lockedUntil: date(row.locked_until),
+    idempotencyKey: row.idempotency_key
+  }
+}

@@ -289,6 +289,29 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.isTrue(Option.isNone(yield* store.settle(id("a"), "A", { _tag: "Completed", result: 1 })))
     }))
 
+  it.scoped("ids that array syntax quotes or escapes (quotes, backslashes, commas, braces, NULL, a newline) settle as any", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("arrays")
+      const store = yield* storeIn(schema, { listen: false })
+      const odd = ["a\"b", "c\\d", "e,f", "g{h}", "NULL", " k ", "é ✓", "\\\"", "i\nj"]
+      // without the newline the arrays go as JSON-made literals; with it, through pg's encoder
+      for (const ids of [odd.slice(0, -1), odd.slice(-1)]) {
+        yield* store.insert(ids.map((name) => task(name)))
+        const claimed = yield* store.claim({ names: ["n"], limit: 20, owner: "o\"\\,{}", leaseMillis: 60_000 })
+        assert.sameMembers(claimed.map((r) => r.id), ids)
+        const settled = yield* store.settleMany!(
+          "o\"\\,{}",
+          ids.map((name) => [id(name), { _tag: "Retry", runAt: new Date(Date.now() + 60_000), error: { tag: name, message: name, cause: "" } }] as const)
+        )
+        assert.deepStrictEqual(settled.map((r) => Option.getOrThrow(r).id), ids)
+        for (const name of ids) {
+          const record = Option.getOrThrow(yield* store.get(id(name)))
+          assert.strictEqual(record.status, "pending", name)
+          assert.strictEqual(record.error?.message, name)
+        }
+      }
+    }))
+
   it.scoped("a claim, a heartbeat and a progress write are heap-only updates: no index entry each", () =>
     Effect.gen(function*() {
       const sql = yield* PgClient.PgClient

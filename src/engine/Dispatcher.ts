@@ -28,7 +28,7 @@
 import type { Context, Scope } from "effect"
 import { Deferred, Duration, Effect, Fiber, FiberRef, Option, Stream } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
-import type { ClaimedTask, TaskStore } from "../services/TaskStore.js"
+import type { ClaimedTask, ClaimOptions, TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
 import { awaitRearm, landed, rearm, sendBehind, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
 import type { Attempt } from "./Execute.js"
@@ -118,6 +118,8 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       const run = runner(engine, fiber, slot, restore, settled)
       // the generation when the claim in flight was sent (one claim at a time per worker)
       let generation = 0
+      // what the worker claims with, made again when the engine's names change
+      let options: ClaimOptions = { names: [], limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }
       const onClaimed = (record: ClaimedTask | undefined): Effect.Effect<boolean> => {
         state.claiming--
         if (state.restAfterClaim) {
@@ -158,10 +160,10 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         generation = state.generation
         state.claiming++
         if (local !== undefined) return onClaimed(local.claimOne(state.names, state.owner, settings.leaseMillis))
-        return Effect.matchEffect(
-          store.claim({ names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }),
-          claimed
-        )
+        if (options.names !== state.names) {
+          options = { names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }
+        }
+        return Effect.matchEffect(store.claim(options), claimed)
       })
       const loop: Effect.Effect<void> = Effect.flatMap(step, (again) => (again ? loop : Effect.void))
       return Effect.zipRight(FiberRef.set(Progress.currentTask, slot), loop)

@@ -64,8 +64,31 @@ const reasonOf = (error: SqlError): string => {
   return error.message
 }
 
+/**
+ * A PostgreSQL array literal of strings, numbers and nulls, made by `JSON.stringify` (native, one
+ * string) where the two syntaxes agree: quoted elements escaping only `"` and `\` the same way,
+ * `null` unquoted. `pg`'s own encoder concatenated a string per element (the most allocation of a
+ * settlement, 16 MB per 20,000). A JSON escape PostgreSQL reads otherwise (`\n`, `\u0001`) or a
+ * value that is neither string, finite number nor null leaves the array to `pg`.
+ */
+const arrayLiteral = (values: ReadonlyArray<unknown>): unknown => {
+  for (const value of values) {
+    if (value !== null && typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) {
+      return values
+    }
+  }
+  const json = JSON.stringify(values)
+  return /\\[^"\\]/.test(json) ? values : `{${json.slice(1, -1)}}`
+}
+
 const encodeParam = (type: ParamType, value: unknown): unknown =>
-  value === null || value === undefined ? null : type === "jsonb" ? JSON.stringify(value) : value
+  value === null || value === undefined
+    ? null
+    : type === "jsonb"
+    ? JSON.stringify(value)
+    : type === "text[]" || type === "double precision[]"
+    ? arrayLiteral(value as ReadonlyArray<unknown>)
+    : value
 
 /** Runs one statement with its parameters, answering its rows. @since 0.1.0 @category models */
 export type Execute = (

@@ -94,8 +94,23 @@ interface Buffered {
   readonly claimedAt: number
 }
 
-const claimKey = (options: ClaimOptions): string =>
+const keyOf = (options: ClaimOptions): string =>
   `${options.owner}\u0000${options.leaseMillis}\u0000${options.names.join("\u0000")}`
+
+// the last key made: an engine's workers claim with the same owner, lease and names array
+let lastKey: { names: ReadonlyArray<string>; owner: string; leaseMillis: number; key: string } | undefined
+
+/** The buffer key of a claim: who claims, for how long, which names. */
+const claimKey = (options: ClaimOptions): string => {
+  const last = lastKey
+  if (
+    last !== undefined && last.names === options.names && last.owner === options.owner &&
+    last.leaseMillis === options.leaseMillis
+  ) return last.key
+  const key = keyOf(options)
+  lastKey = { names: options.names, owner: options.owner, leaseMillis: options.leaseMillis, key }
+  return key
+}
 
 const failAll = <A, B>(
   requests: ReadonlyArray<Batcher.Request<A, B, StoreUnavailable>>,

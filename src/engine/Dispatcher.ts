@@ -90,6 +90,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       )
     const maxBehind = writesBehind(store) ? settings.maxConcurrent * behindPerWorker : 0
     const local = engine.local
+    const ahead = engine.ahead
     const again = Effect.succeed(true)
     const slot: Progress.WorkerSlot = { _tag: "WorkerSlot", current: undefined }
     /** After an attempt: settle it, and say whether the worker goes on. */
@@ -162,6 +163,11 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         if (local !== undefined) return onClaimed(local.claimOne(state.names, state.owner, settings.leaseMillis))
         if (options.names !== state.names) {
           options = { names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }
+        }
+        if (ahead !== undefined) {
+          // a task the store claimed ahead: taken at once, as `local` does
+          const task = ahead.take(options)
+          if (task !== undefined) return onClaimed(task)
         }
         return Effect.matchEffect(store.claim(options), claimed)
       })

@@ -250,6 +250,8 @@ export interface Engine {
   readonly store: import("../services/TaskStore.js").TaskStore
   /** The store's synchronous forms, when it offers them for itself (`LocalTaskStore.serves`). */
   readonly local: import("../services/TaskStore.js").LocalTaskStore | undefined
+  /** The store's tasks claimed ahead, when it offers them for itself (`AheadClaims.serves`). */
+  readonly ahead: import("../services/TaskStore.js").AheadClaims | undefined
   readonly metrics: import("../services/TaskMetrics.js").TaskMetrics
   readonly reporter: import("../services/ErrorReporter.js").ErrorReporter
   readonly clock: import("effect").Clock.Clock

@@ -278,7 +278,8 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     const instanceId = options.instanceId ?? `engine-${randomHex(6)}`
     const state = yield* EngineState.make(instanceId)
     const local = store.local !== undefined && store.local.serves(store) ? store.local : undefined
-    const engine: Engine = { state, store, local, metrics, reporter, clock, settings }
+    const ahead = store.ahead !== undefined && store.ahead.serves(store) ? store.ahead : undefined
+    const engine: Engine = { state, store, local, ahead, metrics, reporter, clock, settings }
     const cleanup = options.cleanup === false ? undefined : Cleanup.policy(options.cleanup ?? {})
     for (const definition of options.definitions ?? []) state.definitions.set(definition.name, definition)
 

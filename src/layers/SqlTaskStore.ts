@@ -19,11 +19,13 @@
  * @since 0.1.0
  */
 import type { Scope, Stream } from "effect"
-import { Duration, Effect, Exit, Option } from "effect"
+import { Duration, Effect, Exit, Option, Runtime } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
 import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import type {
+  AheadClaims,
   CancelResult,
+  ClaimedTask,
   ClaimOptions,
   HeartbeatResult,
   InsertResult,
@@ -33,7 +35,7 @@ import type {
 import { TaskStore } from "../services/TaskStore.js"
 import * as Batcher from "./Batcher.js"
 import * as ChangeFeed from "./ChangeFeed.js"
-import type { Args, FunctionCaller, ProgressArg, SettledRow, SettleOutcome } from "./TaskFunctions.js"
+import type { Args, ClaimedRow, FunctionCaller, ProgressArg, SettledRow, SettleOutcome } from "./TaskFunctions.js"
 import { toClaimedRecord, toDate, toRecord } from "./TaskFunctions.js"
 
 /**
@@ -85,13 +87,6 @@ interface SettleInput {
   readonly owner: string
   readonly settlement: Outcome
   readonly progress: number | undefined
-}
-
-/** A task claimed ahead of demand, waiting in the store for a claim. */
-interface Buffered {
-  readonly record: TaskRecord
-  /** Local clock, when it was claimed: it goes back once half its lease is gone. */
-  readonly claimedAt: number
 }
 
 const keyOf = (options: ClaimOptions): string =>
@@ -158,24 +153,30 @@ const settleArgs = (
 }
 
 /**
- * The record of a settled task, from the record its owner claimed, the settlement and what
- * `task_settle` answered for it (its status, progress and run_at; `at` is the settlement's time).
+ * The record of a settled task, from its claim row, the settlement and what `task_settle` answered
+ * for it (its status, progress and run_at; `at` is the settlement's time).
  */
-const settledRecord = (claimed: TaskRecord, settlement: Outcome, row: SettledRow, at: Date): TaskRecord => {
+const settledRecord = (
+  claimed: ClaimedRow,
+  owner: string,
+  settlement: Outcome,
+  row: SettledRow,
+  at: Date
+): TaskRecord => {
+  const record = toClaimedRecord(claimed, owner)
   const final = row.status === "completed" || row.status === "failed" || row.status === "cancelled"
-  const runAt = toDate(row.run_at)!
   return {
-    ...claimed,
+    ...record,
     status: row.status as TaskStatus,
-    attempt: settlement._tag === "Returned" ? Math.max(claimed.attempt - 1, 0) : claimed.attempt,
+    attempt: settlement._tag === "Returned" ? Math.max(record.attempt - 1, 0) : record.attempt,
     progress: row.progress,
-    result: settlement._tag === "Completed" ? (settlement.result ?? null) : claimed.result,
+    result: settlement._tag === "Completed" ? (settlement.result ?? null) : null,
     error: settlement._tag === "Completed"
       ? null
       : settlement._tag === "Failed" || settlement._tag === "Retry"
       ? settlement.error
-      : claimed.error,
-    runAt: runAt.getTime() === claimed.runAt.getTime() ? claimed.runAt : runAt,
+      : record.error,
+    runAt: toDate(row.run_at)!,
     finishedAt: final ? at : null,
     updatedAt: at,
     lockedBy: null,
@@ -307,15 +308,23 @@ export const make = (
     // -- settle (coalesced) ----------------------------------------------------------------------
     type SettleRequest = Batcher.Request<SettleInput, Option.Option<TaskRecord>, StoreUnavailable>
     /**
-     * The tasks this store claimed and has not settled, by id: their records, from which a
-     * settlement's record is made (`task_settle` answers only what the settlement changed).
-     * An entry goes when its task is settled, given back or reported lost by a heartbeat.
+     * The tasks this store claimed and has not settled, by owner and id: their claim rows, from
+     * which a settlement's record is made (`task_settle` answers only what the settlement
+     * changed). An entry goes when its task is settled, given back or reported lost by a heartbeat.
      */
-    const held = new Map<string, TaskRecord>()
-    /** The record `owner` claimed for `id`, if this store still holds it. */
-    const heldBy = (id: string, owner: string): TaskRecord | undefined => {
-      const record = held.get(id)
-      return record !== undefined && record.lockedBy === owner ? record : undefined
+    const held = new Map<string, Map<string, ClaimedRow>>()
+    const holdingsOf = (owner: string): Map<string, ClaimedRow> => {
+      let holdings = held.get(owner)
+      if (holdings === undefined) {
+        holdings = new Map()
+        held.set(owner, holdings)
+      }
+      return holdings
+    }
+    /** Forgets a held task, unless it was claimed again since (another row). */
+    const unhold = (owner: string, id: string, row: ClaimedRow | undefined): void => {
+      const holdings = held.get(owner)
+      if (holdings !== undefined && (row === undefined || holdings.get(id) === row)) holdings.delete(id)
     }
     /**
      * One `task_settle` statement for distinct tasks: the settled records by id, published. A
@@ -325,7 +334,7 @@ export const make = (
       inputs: ReadonlyArray<SettleInput>
     ): Effect.Effect<Map<string, TaskRecord>, StoreUnavailable> =>
       Effect.suspend(() => {
-        const claimed = inputs.map((input) => heldBy(input.id, input.owner))
+        const claimed = inputs.map((input) => held.get(input.owner)?.get(input.id))
         return Effect.flatMap(
           caller.call("task_settle", {
             ...settleArgs(inputs),
@@ -336,20 +345,34 @@ export const make = (
           (rows) => {
             // settled or not, the owner no longer holds these tasks
             for (let i = 0; i < inputs.length; i++) {
-              if (claimed[i] !== undefined && held.get(inputs[i]!.id) === claimed[i]) held.delete(inputs[i]!.id)
+              if (claimed[i] !== undefined) unhold(inputs[i]!.owner, inputs[i]!.id, claimed[i])
             }
-            const byRow = new Map<string, SettledRow>()
-            for (const row of rows) byRow.set(row.id, row)
+            // rows come in the settlements' order (but for those not settled): matched by
+            // position, and by id only after the first that is not where expected
+            let byRow: Map<string, SettledRow> | undefined
+            let next = 0
+            const rowOf = (id: string): SettledRow | undefined => {
+              if (byRow === undefined) {
+                const row = rows[next]
+                if (row !== undefined && row.id === id) {
+                  next++
+                  return row
+                }
+                byRow = new Map()
+                for (let k = next; k < rows.length; k++) byRow.set(rows[k]!.id, rows[k]!)
+              }
+              return byRow.get(id)
+            }
             const byId = new Map<string, TaskRecord>()
             const unknown: Array<TaskId> = []
             const at = rows.length === 0 ? undefined : toDate(rows[0]!.at)!
             for (let i = 0; i < inputs.length; i++) {
               const input = inputs[i]!
-              const row = byRow.get(input.id)
+              const row = rowOf(input.id)
               if (row === undefined) continue
               const record = claimed[i]
               if (record === undefined) unknown.push(input.id)
-              else byId.set(input.id, settledRecord(record, input.settlement, row, at!))
+              else byId.set(input.id, settledRecord(record, input.owner, input.settlement, row, at!))
             }
             const done = () => {
               publish(Array.from(byId.values()))
@@ -395,38 +418,49 @@ export const make = (
 
     // -- claim (coalesced, and ahead of demand with `prefetch`) -----------------------------------
     type ClaimRequest = Batcher.Request<ClaimOptions, ReadonlyArray<TaskRecord>, StoreUnavailable>
+    /** Tasks claimed ahead of demand for one owner, lease and names, waiting for a claim. */
     interface Buffer {
       readonly owner: string
       readonly leaseMillis: number
-      readonly items: Array<Buffered>
+      /** Their claim rows, in claim order. */
+      readonly rows: Array<ClaimedRow>
+      /** When each was claimed (local clock): it goes back once half its lease is gone. */
+      readonly times: Array<number>
       /** A claim ahead is in flight. */
       refilling: boolean
     }
     const prefetch = Math.max(0, Math.floor(options.prefetch ?? 0))
     const buffers = new Map<string, Buffer>()
+    const recordsOf = (rows: ReadonlyArray<ClaimedRow>, owner: string): Array<TaskRecord> =>
+      rows.map((row) => toClaimedRecord(row, owner))
     /** Undoes the claims of tasks that never started: back to the queue, in their old place. */
-    const giveBack = (owner: string, records: ReadonlyArray<TaskRecord>): Effect.Effect<void> =>
+    const giveBack = (owner: string, rows: ReadonlyArray<ClaimedRow>): Effect.Effect<void> =>
       Effect.forEach(
-        records,
-        (record) =>
-          Effect.ignore(settler.submit({ id: record.id, owner, settlement: { _tag: "Returned" }, progress: undefined })),
+        rows,
+        (row) =>
+          Effect.ignore(
+            settler.submit({ id: row.id as TaskId, owner, settlement: { _tag: "Returned" }, progress: undefined })
+          ),
         { concurrency: "unbounded", discard: true }
       )
     /** Removes the buffered tasks that have used half their lease, for giving back. */
-    const takeStale = (buffer: Buffer, now_: number): Array<TaskRecord> => {
-      // items are in claim order, so the stale ones are a prefix
+    const takeStale = (buffer: Buffer, now_: number): Array<ClaimedRow> => {
+      // in claim order, so the stale ones are a prefix
       const cutoff = now_ - buffer.leaseMillis / 2
       let n = 0
-      while (n < buffer.items.length && buffer.items[n]!.claimedAt <= cutoff) n++
-      return n === 0 ? [] : buffer.items.splice(0, n).map((b) => b.record)
+      while (n < buffer.times.length && buffer.times[n]! <= cutoff) n++
+      if (n === 0) return []
+      buffer.times.splice(0, n)
+      return buffer.rows.splice(0, n)
     }
     const claimGroup = (key: string, group: ReadonlyArray<ClaimRequest>): Effect.Effect<void> => {
       const first = group[0]!.input
+      const owner = first.owner
       let wanted = 0
       for (const request of group) wanted += request.input.limit
-      const ahead = prefetch === 0 ? 0 : Math.max(0, prefetch - (buffers.get(key)?.items.length ?? 0))
+      const ahead = prefetch === 0 ? 0 : Math.max(0, prefetch - (buffers.get(key)?.rows.length ?? 0))
       return caller.call("task_claim", {
-        p_owner: first.owner,
+        p_owner: owner,
         p_names: first.names,
         p_limit: wanted + ahead,
         p_lease_ms: Math.ceil(first.leaseMillis),
@@ -437,27 +471,30 @@ export const make = (
           onFailure: (error) => Effect.sync(() => failAll(group, error)),
           onSuccess: (rows) =>
             Effect.suspend(() => {
-              const records = rows.map((row) => toClaimedRecord(row, first.owner))
-              for (const record of records) held.set(record.id, record)
-              const spare: Array<TaskRecord> = []
+              const holdings = holdingsOf(owner)
+              for (const row of rows) holdings.set(row.id, row)
+              if (feed.active()) publish(recordsOf(rows, owner))
+              const spare: Array<ClaimedRow> = []
               let next = 0
               for (const request of group) {
-                const share = records.slice(next, next + request.input.limit)
+                const share = rows.slice(next, next + request.input.limit)
                 next += request.input.limit
                 if (request.abandoned) spare.push(...share)
-                else request.complete(Exit.succeed(share))
+                else request.complete(Exit.succeed(recordsOf(share, owner)))
               }
-              spare.push(...records.slice(next))
-              publish(records)
+              for (let k = next; k < rows.length; k++) spare.push(rows[k]!)
               if (spare.length === 0) return Effect.void
-              if (prefetch === 0) return giveBack(first.owner, spare)
+              if (prefetch === 0) return giveBack(owner, spare)
               let buffer = buffers.get(key)
               if (buffer === undefined) {
-                buffer = { owner: first.owner, leaseMillis: first.leaseMillis, items: [], refilling: false }
+                buffer = { owner, leaseMillis: first.leaseMillis, rows: [], times: [], refilling: false }
                 buffers.set(key, buffer)
               }
               const claimedAt = clock.unsafeCurrentTimeMillis()
-              for (const record of spare) buffer.items.push({ record, claimedAt })
+              for (const row of spare) {
+                buffer.rows.push(row)
+                buffer.times.push(claimedAt)
+              }
               return Effect.void
             })
         })
@@ -480,20 +517,28 @@ export const make = (
       return Effect.forEach(groups, ([key, group]) => claimGroup(key, group), { concurrency: "unbounded", discard: true })
     }
     const claimer = yield* Batcher.make({ execute: claimBatch, maxInFlight, maxBatch })
+    /**
+     * What a claim leaves to do beside answering from the buffer: giving back its stale tasks,
+     * and a claim ahead once half the buffer is used, so a busy engine never waits.
+     */
+    const sideWork = (buffer: Buffer, options: ClaimOptions, stale: ReadonlyArray<ClaimedRow>) => {
+      const back = stale.length === 0 ? undefined : Effect.forkIn(giveBack(options.owner, stale), scope)
+      const more = buffer.refilling || buffer.rows.length * 2 > prefetch ? undefined : refill(buffer, options)
+      return back === undefined ? more : more === undefined ? back : Effect.zipRight(back, more)
+    }
     const claim = (options: ClaimOptions): Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable> =>
       Effect.suspend(() => {
         if (options.limit <= 0 || options.names.length === 0) return Effect.succeed([])
         const buffer = prefetch === 0 ? undefined : buffers.get(claimKey(options))
-        if (buffer === undefined || buffer.items.length === 0) return claimer.submit(options)
+        if (buffer === undefined || buffer.rows.length === 0) return claimer.submit(options)
         const stale = takeStale(buffer, clock.unsafeCurrentTimeMillis())
-        const taken = options.limit === 1 && buffer.items.length > 0
-          ? [buffer.items.shift()!.record]
-          : buffer.items.splice(0, options.limit).map((b) => b.record)
-        const back = stale.length === 0 ? undefined : Effect.forkIn(giveBack(options.owner, stale), scope)
-        if (taken.length === 0) return back === undefined ? claimer.submit(options) : Effect.zipRight(back, claimer.submit(options))
-        // refilled ahead of need once half the buffer is used, so a busy engine never waits
-        const more = buffer.refilling || buffer.items.length * 2 > prefetch ? undefined : refill(buffer, options)
-        const side = back === undefined ? more : more === undefined ? back : Effect.zipRight(back, more)
+        buffer.times.splice(0, options.limit)
+        const taken = recordsOf(buffer.rows.splice(0, options.limit), options.owner)
+        if (taken.length === 0) {
+          const back = stale.length === 0 ? Effect.void : Effect.forkIn(giveBack(options.owner, stale), scope)
+          return Effect.zipRight(back, claimer.submit(options))
+        }
+        const side = sideWork(buffer, options, stale)
         return side === undefined ? Effect.succeed(taken) : Effect.as(side, taken)
       })
     const refill = (buffer: Buffer, options: ClaimOptions): Effect.Effect<void> => {
@@ -506,6 +551,22 @@ export const make = (
       )
       return Effect.asVoid(Effect.forkIn(ahead, scope))
     }
+    const runtime = yield* Effect.runtime<never>()
+    const ownClaim = claim
+    const ahead: AheadClaims | undefined = prefetch === 0 ? undefined : {
+      take: (options) => {
+        const buffer = buffers.get(claimKey(options))
+        if (buffer === undefined || buffer.rows.length === 0) return undefined
+        const stale = takeStale(buffer, clock.unsafeCurrentTimeMillis())
+        const row = buffer.rows.shift()
+        buffer.times.shift()
+        const side = sideWork(buffer, options, stale)
+        if (side !== undefined) Runtime.runFork(runtime)(side)
+        // a claim row has the id, name, payload and attempt of a `ClaimedTask`
+        return row as ClaimedTask | undefined
+      },
+      serves: (store) => store.claim === ownClaim
+    }
     if (prefetch > 0) {
       // tasks claimed ahead and not taken go back before their lease runs out, and when we close
       const sweep = Effect.suspend(() => {
@@ -516,9 +577,10 @@ export const make = (
       })
       yield* Effect.forkScoped(Effect.interruptible(Effect.forever(Effect.zipRight(Effect.sleep("1 second"), sweep))))
       yield* Effect.addFinalizer(() =>
-        Effect.forEach(buffers.values(), (buffer) => giveBack(buffer.owner, buffer.items.splice(0).map((b) => b.record)), {
-          discard: true
-        })
+        Effect.forEach(buffers.values(), (buffer) => {
+          buffer.times.splice(0)
+          return giveBack(buffer.owner, buffer.rows.splice(0))
+        }, { discard: true })
       )
     }
 
@@ -567,6 +629,7 @@ export const make = (
 
     /** The attempt's last progress not yet written: its settlement carries it. */
     const takeProgress = (id: TaskId, owner: string): number | undefined => {
+      if (pendingProgress.size === 0) return undefined
       const key = progressKey(id, owner)
       const progress = pendingProgress.get(key)?.progress
       pendingProgress.delete(key)
@@ -609,9 +672,7 @@ export const make = (
         : Effect.map(
           caller.call("task_heartbeat", { p_owner: owner, p_ids: ids, p_lease_ms: Math.ceil(leaseMillis), p_now: now() }),
           (result) => {
-            for (const id of result.lost) {
-              if (held.get(id)?.lockedBy === owner) held.delete(id)
-            }
+            for (const id of result.lost) unhold(owner, id, undefined)
             return { cancelled: result.cancelled as ReadonlyArray<TaskId>, lost: result.lost as ReadonlyArray<TaskId> }
           }
         )
@@ -634,7 +695,7 @@ export const make = (
     /** Whether tasks of these names wait in a buffer: for the engine they are due now. */
     const bufferedFor = (names: ReadonlyArray<string>): boolean => {
       for (const buffer of buffers.values()) {
-        if (buffer.items.some((b) => names.includes(b.record.name))) return true
+        if (buffer.rows.some((row) => names.includes(row.name))) return true
       }
       return false
     }
@@ -664,6 +725,7 @@ export const make = (
       nextRunAt,
       pendingCount: caller.call("task_pending_count", {}),
       subscribe: feed.subscribe,
+      ahead,
       wakeups,
       onWakeup
     })

@@ -138,6 +138,28 @@ export interface LocalTaskStore {
 }
 
 /**
+ * Tasks a store has claimed ahead of demand (the SQL stores' `prefetch`), for an engine to take
+ * without an Effect: a claim answered from them costs no round trip, and its Effect and record
+ * were most of what the claim of a no-op task cost. See `TaskStore.ahead`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AheadClaims {
+  /**
+   * A task claimed ahead for a claim of these options (its `limit` is taken as 1), now; or
+   * `undefined` when none waits, and the engine then calls `claim`. The task is claimed exactly as
+   * `claim` would have answered it.
+   */
+  readonly take: (options: ClaimOptions) => ClaimedTask | undefined
+  /**
+   * Whether `store`'s `claim` is this store's own: a store built by spreading this one and
+   * replacing `claim` is not bypassed.
+   */
+  readonly serves: (store: TaskStore) => boolean
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -217,6 +239,8 @@ export interface TaskStore {
    * no-op task cost on the memory store.
    */
   readonly local?: LocalTaskStore | undefined
+  /** Optional: the tasks this store claimed ahead of demand, taken without an Effect. */
+  readonly ahead?: AheadClaims | undefined
 }
 
 /**

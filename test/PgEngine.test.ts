@@ -159,6 +159,37 @@ layer(PgClientLive, { excludeTestServices: true })("TaskEngine on PostgreSQL", (
       assert.isTrue(ids.every((id) => map.get(id)?.length === 1))
     }))
 
+  it.scoped("with prefetch the engine takes tasks claimed ahead at once, but a store wrapper that replaces claim sees every claim", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("ahead")
+      const claims = yield* Ref.make(0)
+      const store = Context.get(
+        yield* Layer.build(PgTaskStore.layerPostgres({ schema, prefetch: 50, listen: false })),
+        TaskStore
+      )
+      const run = (over: TaskStore, count: number) =>
+        Effect.gen(function*() {
+          const engine = Context.get(
+            yield* Layer.build(doubleLive.pipe(
+              Layer.provideMerge(TaskEngine.layer(fast)),
+              Layer.provide(Layer.succeed(TaskStore, over))
+            )),
+            TaskEngine.TaskEngine
+          )
+          const ids = yield* engine.submitMany(Double, Array.from({ length: count }, (_, n) => ({ n })))
+          for (const id of ids) assert.deepStrictEqual(yield* engine.await(Double, id), { doubled: ids.indexOf(id) * 2 })
+        }).pipe(Effect.scoped)
+      // the store itself: tasks come from its buffer, without a call of claim
+      yield* run(store, 100)
+      // a wrapper that replaces claim (and keeps the store's ahead by spreading): not bypassed
+      const counted: TaskStore = {
+        ...store,
+        claim: (options) => Effect.zipRight(Ref.update(claims, (n) => n + 1), store.claim(options))
+      }
+      yield* run(counted, 100)
+      assert.isAtLeast(yield* Ref.get(claims), 100)
+    }))
+
   it.scoped("an idle instance is woken by LISTEN/NOTIFY, long before its next poll", () =>
     Effect.gen(function*() {
       const sql = yield* PgClient.PgClient

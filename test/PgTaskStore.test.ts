@@ -208,37 +208,59 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.strictEqual(taken?.attempt, 1)
     }))
 
-  it.scoped("prefetch: one claim takes tasks ahead, later claims get them at once, a half-empty buffer refills, and the rest go back on close", () =>
+  it.scoped("prefetch: one claim takes tasks ahead, later claims get them at once, a buffer a quarter used refills, and the rest go back on close", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("prefetch")
       const reader = yield* storeIn(schema, { listen: false })
-      const names = ["t0", "t1", "t2", "t3", "t4", "t5", "t6"]
+      const names = Array.from({ length: 12 }, (_, i) => `t${String(i).padStart(2, "0")}`)
       yield* reader.insert(names.map((name) => task(name)))
       const scope = yield* Scope.make()
-      const store = yield* Scope.extend(storeIn(schema, { listen: false, prefetch: 4 }), scope)
+      const store = yield* Scope.extend(storeIn(schema, { listen: false, prefetch: 8 }), scope)
       const claimA = (limit: number) => store.claim({ names: ["n"], limit, owner: "A", leaseMillis: 60_000 })
       const status = (name: string) => Effect.map(reader.get(id(name)), (r) => Option.getOrThrow(r).status)
       const statuses = Effect.all(names.map(status))
-      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t0"])
-      assert.deepStrictEqual(yield* statuses, [...Array(5).fill("processing"), "pending", "pending"])
-      // answered from the ones claimed ahead (3 left of 4: no refill): t5, still pending, proves
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t00"])
+      assert.deepStrictEqual(yield* statuses, [...Array(9).fill("processing"), ...Array(3).fill("pending")])
+      // answered from the ones claimed ahead (7 left of 8: no refill): t09, still pending, proves
       // no claim went to the database
-      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t1"])
-      assert.deepStrictEqual(yield* statuses, [...Array(5).fill("processing"), "pending", "pending"])
-      // 1 left of 4: a claim ahead refills the buffer in the background
-      assert.deepStrictEqual((yield* claimA(2)).map((r) => r.id), ["t2", "t3"])
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t01"])
+      assert.deepStrictEqual(yield* statuses, [...Array(9).fill("processing"), ...Array(3).fill("pending")])
+      // 5 left of 8: a claim ahead refills the buffer in the background
+      assert.deepStrictEqual((yield* claimA(2)).map((r) => r.id), ["t02", "t03"])
       yield* statuses.pipe(
         Effect.filterOrFail((all) => all.every((s) => s === "processing")),
         Effect.retry(Schedule.spaced("20 millis")),
         Effect.timeout("5 seconds")
       )
       yield* Scope.close(scope, Exit.void)
-      for (const name of ["t4", "t5", "t6"]) {
+      for (const name of names.slice(4)) {
         const record = Option.getOrThrow(yield* reader.get(id(name)))
         assert.strictEqual(record.status, "pending")
         assert.strictEqual(record.attempt, 0)
       }
-      assert.deepStrictEqual(yield* Effect.all(["t0", "t1", "t2", "t3"].map(status)), Array(4).fill("processing"))
+      assert.deepStrictEqual(yield* Effect.all(names.slice(0, 4).map(status)), Array(4).fill("processing"))
+    }))
+
+  it.scoped("ahead: tasks claimed ahead are taken without a claim, settle like any, and a wrapper that replaces claim is not bypassed", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("ahead")
+      const plain = yield* storeIn(schema, { listen: false })
+      assert.isUndefined(plain.ahead)
+      const store = yield* storeIn(schema, { listen: false, prefetch: 8 })
+      const ahead = store.ahead!
+      assert.isTrue(ahead.serves(store))
+      assert.isFalse(ahead.serves({ ...store, claim: (options) => store.claim(options) }))
+      const options = { names: ["n"], limit: 1, owner: "A", leaseMillis: 60_000 }
+      assert.isUndefined(ahead.take(options)) // nothing claimed yet: the engine calls claim
+      yield* store.insert(["a", "b", "c"].map((name) => task(name)))
+      assert.deepStrictEqual((yield* store.claim(options)).map((r) => r.id), ["a"])
+      const b = ahead.take(options)!
+      assert.deepStrictEqual([b.id, b.name, b.payload, b.attempt], ["b", "n", { taskId: "b" }, 1])
+      assert.isUndefined(ahead.take({ ...options, owner: "B" })) // another owner's buffer: empty
+      const settled = Option.getOrThrow(yield* store.settle(b.id, "A", { _tag: "Completed", result: 7 }))
+      assert.deepStrictEqual(settled, Option.getOrThrow(yield* plain.get(b.id)))
+      assert.strictEqual(ahead.take(options)?.id, "c")
+      assert.isUndefined(ahead.take(options))
     }))
 
   it.scoped("settleMany carries the last throttled progress of each task into its settlement, past maxBatch too", () =>

@@ -87,6 +87,8 @@ export interface EngineState {
   readonly outbox: Array<Outgoing>
   /** The resume callbacks of parked settler fibers. */
   readonly settlers: Array<(effect: Effect.Effect<void>) => void>
+  /** Settlement writes (`settleMany`) in flight. */
+  writing: number
   closing: boolean
   /** The timer fiber's resume callback while it waits to be re-armed. */
   timer: ((effect: Effect.Effect<void>) => void) | undefined
@@ -122,6 +124,7 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       behind: 0,
       outbox: [],
       settlers: [],
+      writing: 0,
       closing: false,
       timer: undefined,
       rearmed: false,
@@ -206,10 +209,21 @@ export interface Outgoing {
 }
 
 /** Hands a settlement to the settler fibers (see `Dispatcher.settler`). @internal */
-export const sendBehind = (state: EngineState, outgoing: Outgoing): void => {
+/**
+ * Whether a settler should write now: settlements wait, and either no write is in flight or
+ * `eager` of them do (a second write at once would carry the few that came meanwhile: a
+ * statement has a fixed cost, on PostgreSQL 0.15-0.3 ms of CPU for a `task_settle` and as much
+ * again in this process). @internal
+ */
+export const settleReady = (state: EngineState, eager: number): boolean =>
+  state.outbox.length > 0 && (state.writing === 0 || state.outbox.length >= eager)
+
+/** Leaves a settlement in the outbox for a settler, waking one when it should write. @internal */
+export const sendBehind = (state: EngineState, outgoing: Outgoing, eager: number): void => {
   outgoing.attempt.running.behind = []
   state.behind++
   state.outbox.push(outgoing)
+  if (!settleReady(state, eager)) return
   const settler = state.settlers.pop()
   if (settler !== undefined) settler(Effect.void)
 }

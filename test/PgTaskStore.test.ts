@@ -25,6 +25,8 @@ import {
 } from "effect"
 import * as PgMigrations from "../src/layers/PgMigrations.js"
 import * as PgTaskStore from "../src/layers/PgTaskStore.js"
+import * as SqlTaskStore from "../src/layers/SqlTaskStore.js"
+import type { FunctionCaller } from "../src/layers/TaskFunctions.js"
 import type { NewTask, TaskId } from "../src/services/TaskRecord.js"
 import { TaskStore } from "../src/services/TaskStore.js"
 import { databaseUrl, freshSchema, PgClientLive } from "./support/Database.js"
@@ -239,6 +241,40 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
         assert.strictEqual(record.attempt, 0)
       }
       assert.deepStrictEqual(yield* Effect.all(names.slice(0, 4).map(status)), Array(4).fill("processing"))
+    }))
+
+  it.scoped("prefetch: a claim that finds the buffer empty while a claim ahead is on its way waits for it, and sends none", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("refilled")
+      const reader = yield* storeIn(schema, { listen: false })
+      yield* reader.insert(Array.from({ length: 12 }, (_, i) => task(`t${String(i).padStart(2, "0")}`)))
+      // the second task_claim (the claim ahead) waits for the gate
+      const caller = PgTaskStore.makeCaller(sql, schema)
+      const gate = yield* Deferred.make<void>()
+      let claims = 0
+      const gated: FunctionCaller = {
+        call: (name, args) =>
+          name !== "task_claim"
+            ? caller.call(name, args)
+            : Effect.suspend(() => {
+              claims++
+              return claims === 2 ? Effect.zipRight(Deferred.await(gate), caller.call(name, args)) : caller.call(name, args)
+            })
+      }
+      const store = yield* SqlTaskStore.make(gated, Stream.never, { prefetch: 4 })
+      const claimA = (limit: number) => store.claim({ names: ["n"], limit, owner: "A", leaseMillis: 60_000 })
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t00"])
+      // 3 left of 4: the claim ahead goes out (and waits at the gate)
+      assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t01"])
+      assert.deepStrictEqual((yield* claimA(3)).map((r) => r.id), ["t02", "t03", "t04"])
+      const waiting = yield* Effect.fork(claimA(1))
+      yield* Effect.sleep("100 millis")
+      assert.isNull(waiting.unsafePoll())
+      assert.strictEqual(claims, 2)
+      yield* Deferred.succeed(gate, undefined)
+      assert.deepStrictEqual((yield* Fiber.join(waiting)).map((r) => r.id), ["t05"])
+      assert.strictEqual(claims, 2)
     }))
 
   it.scoped("ahead: tasks claimed ahead are taken without a claim, settle like any, and a wrapper that replaces claim is not bypassed", () =>

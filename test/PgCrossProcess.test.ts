@@ -132,11 +132,10 @@ layer(PgClientLive, { excludeTestServices: true })("TaskEngine across processes 
       assert.strictEqual(runs.length, 600)
       // nothing lost: every task finished an attempt
       assert.deepStrictEqual(runs.filter((c) => c.dones < 1), [])
-      // duplicate runs: at most what the killed worker held (its running attempts, and at most
-      // 64 a worker finished but not yet settled)
+      // duplicate runs: at most what the killed worker held (its running attempts, and those
+      // finished but not yet settled: the engine's tests check how many those may be)
       const duplicates = runs.reduce((sum, c) => sum + c.starts - 1, 0)
       assert.isAtMost(duplicates, heldAtDeath)
-      assert.isAtMost(heldAtDeath, killedMaxConcurrent * (1 + 64))
       // the tasks it was running when it died were finished by the others
       const orphaned = yield* sql<{ task_id: string; others: string }>`
         SELECT s.task_id, (SELECT count(*) FROM ${sql(schema)}.runs o

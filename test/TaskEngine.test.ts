@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Schema, Stream, TestClock } from "effect"
 import { ErrorReporter, Progress, Task, TaskEngine, TaskError, TaskStore } from "../src/index.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
+import { maxBehindOf } from "../src/engine/Dispatcher.js"
 
 class Transient extends Schema.TaggedError<Transient>()("Transient", { reason: Schema.String }) {}
 class Permanent extends Schema.TaggedError<Permanent>()("Permanent", { reason: Schema.String }) {}
@@ -724,6 +725,39 @@ describe("TaskEngine", () => {
         assert.strictEqual((yield* engine.metrics).tasks["echo"]?.completed, 3)
         // every settlement went through settleMany, gathered into one batch
         assert.deepStrictEqual(yield* Ref.get(batches), [3])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("settlements written behind are bounded: past the bound a worker waits for its own to land", () =>
+    Effect.gen(function*() {
+      const open = yield* Deferred.make<void>()
+      const GatedStore = Layer.effect(
+        TaskStore.TaskStore,
+        Effect.map(TaskStore.TaskStore, (store): TaskStore.TaskStore => ({
+          ...store,
+          shared: true,
+          settle: (...args) => Effect.zipRight(Deferred.await(open), store.settle(...args)),
+          settleMany: (owner, settlements) =>
+            Effect.zipRight(
+              Deferred.await(open),
+              Effect.forEach(settlements, ([id, settlement]) => store.settle(id, owner, settlement))
+            )
+        }))
+      ).pipe(Layer.provide(TaskStore.layerMemory))
+      const started = yield* Ref.make(0)
+      const Log = Echo.toLayer(({ text }) => Effect.as(Ref.update(started, (n) => n + 1), text))
+      const layer = Log.pipe(Layer.provideMerge(TaskEngine.layer({ maxConcurrent: 1, cleanup: false })), Layer.provide(GatedStore))
+      const bound = maxBehindOf(1)
+      yield* Effect.gen(function*() {
+        const engine = yield* TaskEngine.TaskEngine
+        yield* engine.submitMany(Echo, Array.from({ length: bound + 5 }, (_, i) => ({ text: `t${i}` })))
+        yield* TestClock.adjust(0)
+        // the bound left behind, then one more whose settlement the worker waits for itself
+        assert.strictEqual(yield* Ref.get(started), bound + 1)
+        yield* Deferred.succeed(open, undefined)
+        yield* engine.drain
+        assert.strictEqual(yield* Ref.get(started), bound + 5)
+        assert.strictEqual((yield* engine.metrics).tasks["echo"]?.completed, bound + 5)
       }).pipe(Effect.provide(layer))
     }))
 

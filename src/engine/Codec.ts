@@ -6,8 +6,7 @@
  * @since 0.1.0
  * @internal
  */
-import type { Either } from "effect"
-import { ParseResult, Predicate, Redacted, Schema } from "effect"
+import { Either, Option, ParseResult, Predicate, Redacted, Schema, SchemaAST } from "effect"
 
 /** @internal */
 export interface Codec<A> {
@@ -16,10 +15,171 @@ export interface Codec<A> {
 }
 
 /** @internal */
-export const make = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => ({
-  encode: Schema.encodeEither(schema) as (value: A) => Either.Either<unknown, ParseResult.ParseError>,
-  decode: Schema.decodeUnknownEither(schema)
-})
+export const make = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => {
+  const decode = Schema.decodeUnknownEither(schema)
+  const plain = plainDecoder(schema.ast)
+  return {
+    encode: Schema.encodeEither(schema) as (value: A) => Either.Either<unknown, ParseResult.ParseError>,
+    decode: plain === undefined ? decode : (encoded) => {
+      const value = plain(encoded)
+      // a value the plain check refuses gets Schema's own answer, with its error
+      return value === refused ? decode(encoded) : Either.right(value as A)
+    }
+  }
+}
+
+/** What a plain decoder answers for a value it does not accept. */
+const refused: unique symbol = Symbol("effect-tasks/Codec/refused")
+
+type Plain = (input: unknown) => unknown
+
+const keyword = (accepts: (input: unknown) => boolean): Plain => (input) => accepts(input) ? input : refused
+
+/**
+ * A decoder for the schemas most payloads are made of, in a few steps and no allocation but the
+ * decoded structs and arrays: structs of required and optional fields, arrays, strings, numbers,
+ * booleans, literals, `null`, unions of those that are not structs or arrays, and filters on any
+ * of them (`Schema.Int`, `minLength`, ...), the filter called as Schema calls it. It answers what
+ * Schema's decoding answers for every value it accepts (a property test checks it), and
+ * `refused` for any other, which Schema then decodes to find the error; `undefined` for a schema
+ * with anything else in it (transformations, classes, declarations, index signatures, tuples,
+ * parse options), which Schema always decodes. Schema's own decoding of a struct of one integer
+ * allocated about 850 bytes; a payload is decoded at every attempt.
+ *
+ * @internal
+ */
+export const plainDecoder = (ast: SchemaAST.AST): Plain | undefined => {
+  if (
+    Option.isSome(SchemaAST.getParseOptionsAnnotation(ast)) ||
+    Option.isSome(SchemaAST.getDecodingFallbackAnnotation(ast))
+  ) return undefined
+  switch (ast._tag) {
+    case "StringKeyword":
+      return keyword(Predicate.isString)
+    case "NumberKeyword":
+      return keyword(Predicate.isNumber)
+    case "BooleanKeyword":
+      return keyword(Predicate.isBoolean)
+    case "UndefinedKeyword":
+      return keyword(Predicate.isUndefined)
+    case "UnknownKeyword":
+    case "AnyKeyword":
+    case "VoidKeyword":
+      return (input) => input
+    case "Literal": {
+      const literal = ast.literal
+      return keyword((input) => input === literal)
+    }
+    case "Refinement": {
+      const from = plainDecoder(ast.from)
+      if (from === undefined) return undefined
+      return (input) => {
+        const value = from(input)
+        if (value === refused) return refused
+        return Option.isNone(ast.filter(value, SchemaAST.defaultParseOption, ast)) ? value : refused
+      }
+    }
+    case "Union": {
+      // members whose decoding is the value itself (any of them accepting it is the answer), and
+      // at most one struct or array beside members that take no object (an optional struct)
+      const leaves: Array<Plain> = []
+      let container: Plain | undefined
+      for (const member of ast.types) {
+        const decode = plainDecoder(member)
+        if (decode === undefined) return undefined
+        if (isLeaf(member)) leaves.push(decode)
+        else if (container === undefined) container = decode
+        else return undefined
+      }
+      if (container !== undefined && !ast.types.every((member) => !isLeaf(member) || isPrimitive(member))) {
+        return undefined
+      }
+      const object = container
+      return (input) => {
+        if (object !== undefined && typeof input === "object" && input !== null) return object(input)
+        for (const leaf of leaves) if (leaf(input) !== refused) return input
+        return refused
+      }
+    }
+    case "TupleType": {
+      if (ast.elements.length !== 0 || ast.rest.length !== 1) return undefined
+      const item = plainDecoder(ast.rest[0]!.type)
+      if (item === undefined) return undefined
+      return (input) => {
+        if (!Array.isArray(input)) return refused
+        const output = new Array<unknown>(input.length)
+        for (let i = 0; i < input.length; i++) {
+          const value = item(input[i])
+          if (value === refused) return refused
+          output[i] = value
+        }
+        return output
+      }
+    }
+    case "TypeLiteral": {
+      if (ast.indexSignatures.length !== 0) return undefined
+      const fields: Array<{ readonly name: PropertyKey; readonly optional: boolean; readonly decode: Plain }> = []
+      for (const ps of ast.propertySignatures) {
+        const decode = plainDecoder(ps.type)
+        if (decode === undefined) return undefined
+        fields.push({ name: ps.name, optional: ps.isOptional, decode })
+      }
+      return (input) => {
+        if (!Predicate.isRecord(input)) return refused
+        const output: Record<PropertyKey, unknown> = {}
+        for (const field of fields) {
+          const has = Object.prototype.hasOwnProperty.call(input, field.name)
+          if (!has && field.optional) continue
+          const value = field.decode(input[field.name])
+          if (value === refused) return refused
+          output[field.name] = value
+        }
+        return output
+      }
+    }
+    default:
+      return undefined
+  }
+}
+
+/** Whether a schema takes only primitive values (and `null`): never an object or an array. */
+const isPrimitive = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "StringKeyword":
+    case "NumberKeyword":
+    case "BooleanKeyword":
+    case "UndefinedKeyword":
+    case "Literal":
+      return true
+    case "Refinement":
+      return isPrimitive(ast.from)
+    case "Union":
+      return ast.types.every(isPrimitive)
+    default:
+      return false
+  }
+}
+
+/** Whether a schema decodes a value to that value itself (no struct or array copied). */
+const isLeaf = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "StringKeyword":
+    case "NumberKeyword":
+    case "BooleanKeyword":
+    case "UndefinedKeyword":
+    case "UnknownKeyword":
+    case "AnyKeyword":
+    case "VoidKeyword":
+    case "Literal":
+      return true
+    case "Refinement":
+      return isLeaf(ast.from)
+    case "Union":
+      return ast.types.every(isLeaf)
+    default:
+      return false
+  }
+}
 
 /**
  * The first issue of a parse error: the path to the bad field (`width`, `items.2.url`, `(root)`)

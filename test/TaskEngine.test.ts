@@ -761,6 +761,49 @@ describe("TaskEngine", () => {
       }).pipe(Effect.provide(layer))
     }))
 
+  it.effect("once the workers are idle, the settlements waiting are written at once, beside a write in flight", () =>
+    Effect.gen(function*() {
+      // every settleMany is held until `open`, and says how many it carries when it starts
+      const open = yield* Deferred.make<void>()
+      const batches = yield* Ref.make<ReadonlyArray<number>>([])
+      const GatedStore = Layer.effect(
+        TaskStore.TaskStore,
+        Effect.map(TaskStore.TaskStore, (store): TaskStore.TaskStore => ({
+          ...store,
+          shared: true,
+          // not the memory store's own settle, so the engine does not settle in place
+          settle: (...args) => store.settle(...args),
+          settleMany: (owner, settlements) =>
+            Effect.zipRight(
+              Effect.zipRight(Ref.update(batches, (all) => [...all, settlements.length]), Deferred.await(open)),
+              Effect.forEach(settlements, ([id, settlement]) => store.settle(id, owner, settlement))
+            )
+        }))
+      ).pipe(Layer.provide(TaskStore.layerMemory))
+      // the first task finishes at once, the others once `go`
+      const go = yield* Deferred.make<void>()
+      const layer = Echo.toLayer(({ text }) => text === "t0" ? Effect.succeed(text) : Effect.as(Deferred.await(go), text))
+        .pipe(
+          Layer.provideMerge(TaskEngine.layer({ maxConcurrent: 2, cleanup: false })),
+          Layer.provide(GatedStore)
+        )
+      yield* Effect.gen(function*() {
+        const engine = yield* TaskEngine.TaskEngine
+        yield* engine.submitMany(Echo, Array.from({ length: 20 }, (_, i) => ({ text: `t${i}` })))
+        yield* TestClock.adjust(0)
+        // the first settlement went out alone
+        assert.deepStrictEqual(yield* Ref.get(batches), [1])
+        yield* Deferred.succeed(go, undefined)
+        yield* TestClock.adjust(0)
+        // the other 19, far fewer than a full statement, went out as soon as the workers found
+        // nothing more to run, the first still in flight
+        assert.deepStrictEqual(yield* Ref.get(batches), [1, 19])
+        yield* Deferred.succeed(open, undefined)
+        yield* engine.drain
+        assert.strictEqual((yield* engine.metrics).tasks["echo"]?.completed, 20)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.effect("wake-ups through onWakeup wake the idle workers; an engine listens only once it has a handler", () =>
     Effect.gen(function*() {
       // a store whose wake-ups are callbacks (as the Postgres store's), and work that arrives in

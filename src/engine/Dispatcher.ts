@@ -31,7 +31,17 @@ import { Deferred, Duration, Effect, Fiber, FiberRef, Option, Stream } from "eff
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { ClaimedTask, ClaimOptions, TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
-import { awaitRearm, landed, rearm, sendBehind, settleReady, signalRoom, signalSettled, wakeWorkers } from "./EngineState.js"
+import {
+  awaitRearm,
+  landed,
+  rearm,
+  sendBehind,
+  settleReady,
+  signalRoom,
+  signalSettled,
+  wakeSettler,
+  wakeWorkers
+} from "./EngineState.js"
 import type { Attempt } from "./Execute.js"
 import { runner } from "./Execute.js"
 import * as Progress from "./Progress.js"
@@ -106,6 +116,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
             rearm(state)
           }
           state.parked.push(resume)
+          wakeSettler(state, eager)
           return Effect.sync(() => {
             const i = state.parked.indexOf(resume)
             if (i >= 0) state.parked.splice(i, 1)

@@ -210,22 +210,28 @@ export interface Outgoing {
 
 /** Hands a settlement to the settler fibers (see `Dispatcher.settler`). @internal */
 /**
- * Whether a settler should write now: settlements wait, and either no write is in flight or
+ * Whether a settler should write now: settlements wait, and either no write is in flight, or
  * `eager` of them do (a second write at once would carry the few that came meanwhile: a
  * statement has a fixed cost, on PostgreSQL 0.15-0.3 ms of CPU for a `task_settle` and as much
- * again in this process). @internal
+ * again in this process), or a worker is idle (no more are coming soon: the last of a backlog
+ * lands sooner). @internal
  */
 export const settleReady = (state: EngineState, eager: number): boolean =>
-  state.outbox.length > 0 && (state.writing === 0 || state.outbox.length >= eager)
+  state.outbox.length > 0 && (state.writing === 0 || state.outbox.length >= eager || state.parked.length > 0)
+
+/** Wakes a waiting settler if it should write now. @internal */
+export const wakeSettler = (state: EngineState, eager: number): void => {
+  if (!settleReady(state, eager)) return
+  const settler = state.settlers.pop()
+  if (settler !== undefined) settler(Effect.void)
+}
 
 /** Leaves a settlement in the outbox for a settler, waking one when it should write. @internal */
 export const sendBehind = (state: EngineState, outgoing: Outgoing, eager: number): void => {
   outgoing.attempt.running.behind = []
   state.behind++
   state.outbox.push(outgoing)
-  if (!settleReady(state, eager)) return
-  const settler = state.settlers.pop()
-  if (settler !== undefined) settler(Effect.void)
+  wakeSettler(state, eager)
 }
 
 /** A settlement written behind has landed: its waiters (a `cancel`) go on. @internal */

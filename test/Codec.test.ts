@@ -47,6 +47,34 @@ const valuesFor = (schema: Schema.Schema.Any): fc.Arbitrary<unknown> => {
 }
 
 describe("Codec", () => {
+  it("a plain decoder accepts every valid value, and decodes it as Schema does", () => {
+    fc.assert(
+      fc.property(
+        plainSchema(2).chain((schema) =>
+          fc.tuple(
+            fc.constant(schema),
+            fc.array(Arbitrary.make(schema as Schema.Schema<unknown, unknown, never>), { maxLength: 8 })
+          )
+        ),
+        ([schema, values]) => {
+          const decode = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown, never>)
+          const plain = Codec.plainDecoder(schema.ast)!
+          for (const value of values) {
+            const expected = decode(value)
+            assert.isTrue(Either.isRight(expected))
+            const actual = plain(value)
+            assert.notStrictEqual(actual, Codec.refused)
+            if (Either.isRight(expected)) {
+              assert.deepStrictEqual(actual, expected.right)
+              assert.strictEqual(JSON.stringify(actual), JSON.stringify(expected.right))
+            }
+          }
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+
   it("a plain decoder answers what Schema's decoding answers, for every value it accepts", () => {
     fc.assert(
       fc.property(
@@ -83,6 +111,8 @@ describe("Codec", () => {
       Schema.Struct({ n: Schema.optionalWith(Schema.Number, { default: () => 0 }) }),
       Schema.Record({ key: Schema.String, value: Schema.Number }),
       Schema.Tuple(Schema.String, Schema.Number),
+      // an empty struct decodes to the value itself
+      Schema.Struct({}),
       Schema.Struct({ a: Schema.String }).annotations({ parseOptions: { onExcessProperty: "error" } }),
       Schema.Union(Schema.Struct({ a: Schema.String }), Schema.Struct({ b: Schema.String }))
     ]
@@ -105,5 +135,9 @@ describe("Codec", () => {
     }
     const refused = codec.decode({ width: 1.5, tags: [] })
     assert.isTrue(Either.isLeft(refused))
+    // a field only inherited is Schema's to judge (a union's struct member wants its own keys)
+    const tagged = Schema.NullOr(Schema.Struct({ kind: Schema.Literal("a") }))
+    const inherited = Object.create({ kind: "a" }) as unknown
+    assert.strictEqual(Codec.make(tagged).decode(inherited)._tag, Schema.decodeUnknownEither(tagged)(inherited)._tag)
   })
 })

@@ -28,8 +28,8 @@ export const make = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => {
   }
 }
 
-/** What a plain decoder answers for a value it does not accept. */
-const refused: unique symbol = Symbol("effect-tasks/Codec/refused")
+/** What a plain decoder answers for a value it does not accept. @internal */
+export const refused: unique symbol = Symbol("effect-tasks/Codec/refused")
 
 type Plain = (input: unknown) => unknown
 
@@ -38,13 +38,14 @@ const keyword = (accepts: (input: unknown) => boolean): Plain => (input) => acce
 /**
  * A decoder for the schemas most payloads are made of, in a few steps and no allocation but the
  * decoded structs and arrays: structs of required and optional fields, arrays, strings, numbers,
- * booleans, literals, `null`, unions of those that are not structs or arrays, and filters on any
- * of them (`Schema.Int`, `minLength`, ...), the filter called as Schema calls it. It answers what
- * Schema's decoding answers for every value it accepts (a property test checks it), and
- * `refused` for any other, which Schema then decodes to find the error; `undefined` for a schema
- * with anything else in it (transformations, classes, declarations, index signatures, tuples,
- * parse options), which Schema always decodes. Schema's own decoding of a struct of one integer
- * allocated about 850 bytes; a payload is decoded at every attempt.
+ * booleans, literals, `null`, unions of those (with at most one struct or array, beside members
+ * that take no object), and filters on any of them (`Schema.Int`, `minLength`, ...), the filter
+ * called as Schema calls it. It answers what Schema's decoding answers for every value it
+ * accepts (a property test checks it), and `refused` for any other, which Schema then decodes to
+ * find the error; `undefined` for a schema with anything else in it (transformations, classes,
+ * declarations, index signatures, tuples, empty structs, parse options), which Schema always
+ * decodes. Schema's own decoding of a struct of one integer allocated about 850 bytes; a payload
+ * is decoded at every attempt.
  *
  * @internal
  */
@@ -117,7 +118,8 @@ export const plainDecoder = (ast: SchemaAST.AST): Plain | undefined => {
       }
     }
     case "TypeLiteral": {
-      if (ast.indexSignatures.length !== 0) return undefined
+      // an empty struct decodes to the value itself, any object: left to Schema
+      if (ast.indexSignatures.length !== 0 || ast.propertySignatures.length === 0) return undefined
       const fields: Array<{ readonly name: PropertyKey; readonly optional: boolean; readonly decode: Plain }> = []
       for (const ps of ast.propertySignatures) {
         const decode = plainDecoder(ps.type)
@@ -128,8 +130,11 @@ export const plainDecoder = (ast: SchemaAST.AST): Plain | undefined => {
         if (!Predicate.isRecord(input)) return refused
         const output: Record<PropertyKey, unknown> = {}
         for (const field of fields) {
-          const has = Object.prototype.hasOwnProperty.call(input, field.name)
-          if (!has && field.optional) continue
+          if (!Object.prototype.hasOwnProperty.call(input, field.name)) {
+            // a missing required field (or one only inherited) is Schema's to judge
+            if (field.optional) continue
+            return refused
+          }
           const value = field.decode(input[field.name])
           if (value === refused) return refused
           output[field.name] = value

@@ -7,14 +7,15 @@
  *   claim that finds nothing moves a worker to idle, unless `generation` moved meanwhile (then it
  *   claims again, so no news is ever missed). A backlog is tasks in the store, never fibers.
  *   Over a shared store that offers `settleMany` (the SQL stores) a worker does not wait for its
- *   settlement to land: it leaves it in the outbox (up to `maxBehindOf` in all) and
- *   claims its next task; the task stays in `running` (leased, heartbeated, seen by `drain` and
+ *   settlement to land: it leaves it in the outbox (up to `maxBehindOf` in all) and claims its
+ *   next task; the task stays in `running` (leased, heartbeated, seen by `drain` and
  *   shutdown) until it lands.
  * - two settlers, over such a store: one takes the outbox (up to 500) and writes it in one
  *   `settleMany`; while it is in flight the next batch gathers, and the other settler writes only
- *   once a full batch waits. Waiting for each round trip held an
- *   engine at concurrency 10 to about 3,300 tasks/s on PostgreSQL; a fiber forked per settlement
- *   instead of the outbox cost node's main thread about 30 us a task more.
+ *   once a full batch waits, or once the engine has nothing else going on (the end of a
+ *   backlog). Waiting for each round trip held an engine at concurrency 10 to about 3,300
+ *   tasks/s on PostgreSQL; a fiber forked per settlement instead of the outbox cost node's main
+ *   thread about 30 us a task more.
  * - the timer: sleeps until the earliest future `runAt` (a delay or a retry's backoff) and then
  *   wakes idle workers; `rearm` makes it look again. On a shared store it also wakes every
  *   `pollInterval`, the backstop for missed `wakeups`.
@@ -81,10 +82,10 @@ export const maxBehindOf = (maxConcurrent: number): number =>
   Math.max(maxConcurrent * behindPerWorker, 3 * settleBatch)
 
 /**
- * The settlements waiting that make a second write start while one is in flight (a full
- * statement, or half of what may be left behind): below it they wait for the first to land.
+ * The settlements waiting that make a second write start while one is in flight: a full
+ * statement (below it they wait for the first to land, unless the engine is otherwise idle).
  */
-const eagerOf = (maxConcurrent: number): number => Math.max(1, Math.min(settleBatch, maxBehindOf(maxConcurrent) >> 1))
+const eager = settleBatch
 
 /** Whether settlements are written behind: over a shared store that offers `settleMany`. @internal */
 export const writesBehind = (store: TaskStore): boolean => store.shared && store.settleMany !== undefined
@@ -125,7 +126,6 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
         true
       )
     const maxBehind = writesBehind(store) ? maxBehindOf(settings.maxConcurrent) : 0
-    const eager = eagerOf(settings.maxConcurrent)
     const local = engine.local
     const ahead = engine.ahead
     const again = Effect.succeed(true)
@@ -225,7 +225,6 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
 export const settler = (engine: Engine): Effect.Effect<never> => {
   const { state, store } = engine
   const settleMany = store.settleMany!
-  const eager = eagerOf(engine.settings.maxConcurrent)
   const park = Effect.async<void>((resume) => {
     if (settleReady(state, eager)) {
       resume(Effect.void)

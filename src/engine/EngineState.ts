@@ -208,16 +208,17 @@ export interface Outgoing {
   readonly decided: import("./Settle.js").Decision
 }
 
-/** Hands a settlement to the settler fibers (see `Dispatcher.settler`). @internal */
 /**
  * Whether a settler should write now: settlements wait, and either no write is in flight, or
  * `eager` of them do (a second write at once would carry the few that came meanwhile: a
  * statement has a fixed cost, on PostgreSQL 0.15-0.3 ms of CPU for a `task_settle` and as much
- * again in this process), or a worker is idle (no more are coming soon: the last of a backlog
- * lands sooner). @internal
+ * again in this process), or the engine has nothing else going on (no attempt running, no claim
+ * in flight: no more settlements are coming soon, so the last of a backlog lands sooner).
+ * @internal
  */
 export const settleReady = (state: EngineState, eager: number): boolean =>
-  state.outbox.length > 0 && (state.writing === 0 || state.outbox.length >= eager || state.parked.length > 0)
+  state.outbox.length > 0 &&
+  (state.writing === 0 || state.outbox.length >= eager || (state.claiming === 0 && state.running.size === state.behind))
 
 /** Wakes a waiting settler if it should write now. @internal */
 export const wakeSettler = (state: EngineState, eager: number): void => {

@@ -85,16 +85,18 @@ export const plainDecoder = (ast: SchemaAST.AST): Plain | undefined => {
       // at most one struct or array beside members that take no object (an optional struct)
       const leaves: Array<Plain> = []
       let container: Plain | undefined
+      let anyLeaf = false
       for (const member of ast.types) {
         const decode = plainDecoder(member)
         if (decode === undefined) return undefined
-        if (isLeaf(member)) leaves.push(decode)
-        else if (container === undefined) container = decode
+        const kind = leafKind(member)
+        if (kind !== undefined) {
+          leaves.push(decode)
+          if (kind === "any") anyLeaf = true
+        } else if (container === undefined) container = decode
         else return undefined
       }
-      if (container !== undefined && !ast.types.every((member) => !isLeaf(member) || isPrimitive(member))) {
-        return undefined
-      }
+      if (container !== undefined && anyLeaf) return undefined
       const object = container
       return (input) => {
         if (object !== undefined && typeof input === "object" && input !== null) return object(input)
@@ -147,42 +149,35 @@ export const plainDecoder = (ast: SchemaAST.AST): Plain | undefined => {
   }
 }
 
-/** Whether a schema takes only primitive values (and `null`): never an object or an array. */
-const isPrimitive = (ast: SchemaAST.AST): boolean => {
+/**
+ * What a schema decodes to the value itself (no struct or array copied): only primitive values and
+ * `null` (`"primitive"`), or possibly objects too (`"any"`); `undefined` for any other schema.
+ */
+const leafKind = (ast: SchemaAST.AST): "primitive" | "any" | undefined => {
   switch (ast._tag) {
     case "StringKeyword":
     case "NumberKeyword":
     case "BooleanKeyword":
     case "UndefinedKeyword":
     case "Literal":
-      return true
-    case "Refinement":
-      return isPrimitive(ast.from)
-    case "Union":
-      return ast.types.every(isPrimitive)
-    default:
-      return false
-  }
-}
-
-/** Whether a schema decodes a value to that value itself (no struct or array copied). */
-const isLeaf = (ast: SchemaAST.AST): boolean => {
-  switch (ast._tag) {
-    case "StringKeyword":
-    case "NumberKeyword":
-    case "BooleanKeyword":
-    case "UndefinedKeyword":
+      return "primitive"
     case "UnknownKeyword":
     case "AnyKeyword":
     case "VoidKeyword":
-    case "Literal":
-      return true
+      return "any"
     case "Refinement":
-      return isLeaf(ast.from)
-    case "Union":
-      return ast.types.every(isLeaf)
+      return leafKind(ast.from)
+    case "Union": {
+      let kind: "primitive" | "any" = "primitive"
+      for (const member of ast.types) {
+        const k = leafKind(member)
+        if (k === undefined) return undefined
+        if (k === "any") kind = "any"
+      }
+      return kind
+    }
     default:
-      return false
+      return undefined
   }
 }
 

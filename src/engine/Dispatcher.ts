@@ -37,6 +37,7 @@ import {
   landed,
   rearm,
   sendBehind,
+  settleBatch,
   settleReady,
   signalRoom,
   signalSettled,
@@ -54,9 +55,6 @@ const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
     Effect.logWarning(`claim failed, retrying: ${error.reason}`),
     Effect.as(Effect.sleep(Duration.millis(engine.settings.pollMillis)), [] as ReadonlyArray<TaskRecord>)
   )
-
-/** The most settlements a settler writes in one `settleMany`. */
-const settleBatch = 500
 
 /**
  * How many settlements per worker may be written behind at once: enough for a SQL store to
@@ -80,12 +78,6 @@ const behindPerWorker = 64
  */
 export const maxBehindOf = (maxConcurrent: number): number =>
   Math.max(maxConcurrent * behindPerWorker, 3 * settleBatch)
-
-/**
- * The settlements waiting that make a second write start while one is in flight: a full
- * statement (below it they wait for the first to land, unless the engine is otherwise idle).
- */
-const eager = settleBatch
 
 /** Whether settlements are written behind: over a shared store that offers `settleMany`. @internal */
 export const writesBehind = (store: TaskStore): boolean => store.shared && store.settleMany !== undefined
@@ -117,7 +109,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
             rearm(state)
           }
           state.parked.push(resume)
-          wakeSettler(state, eager)
+          wakeSettler(state)
           return Effect.sync(() => {
             const i = state.parked.indexOf(resume)
             if (i >= 0) state.parked.splice(i, 1)
@@ -146,7 +138,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
           // written behind: the worker claims its next task while a settler writes this one;
           // the attempt is over, so its metric event is recorded now
           engine.metrics.record(record.name, decided.event, decided.value)
-          sendBehind(state, { attempt, decided }, eager)
+          sendBehind(state, { attempt, decided })
           return again
         }
       }
@@ -226,7 +218,7 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
   const { state, store } = engine
   const settleMany = store.settleMany!
   const park = Effect.async<void>((resume) => {
-    if (settleReady(state, eager)) {
+    if (settleReady(state)) {
       resume(Effect.void)
       return
     }

@@ -208,31 +208,35 @@ export interface Outgoing {
   readonly decided: import("./Settle.js").Decision
 }
 
+/** The most settlements a settler writes in one `settleMany`. @internal */
+export const settleBatch = 500
+
 /**
- * Whether a settler should write now: settlements wait, and either no write is in flight, or
- * `eager` of them do (a second write at once would carry the few that came meanwhile: a
+ * Whether a settler should write now: settlements wait, and either no write is in flight, or a
+ * full statement of them does (a second write at once would carry the few that came meanwhile: a
  * statement has a fixed cost, on PostgreSQL 0.15-0.3 ms of CPU for a `task_settle` and as much
  * again in this process), or the engine has nothing else going on (no attempt running, no claim
  * in flight: no more settlements are coming soon, so the last of a backlog lands sooner).
  * @internal
  */
-export const settleReady = (state: EngineState, eager: number): boolean =>
+export const settleReady = (state: EngineState): boolean =>
   state.outbox.length > 0 &&
-  (state.writing === 0 || state.outbox.length >= eager || (state.claiming === 0 && state.running.size === state.behind))
+  (state.writing === 0 || state.outbox.length >= settleBatch ||
+    (state.claiming === 0 && state.running.size === state.behind))
 
 /** Wakes a waiting settler if it should write now. @internal */
-export const wakeSettler = (state: EngineState, eager: number): void => {
-  if (!settleReady(state, eager)) return
+export const wakeSettler = (state: EngineState): void => {
+  if (!settleReady(state)) return
   const settler = state.settlers.pop()
   if (settler !== undefined) settler(Effect.void)
 }
 
 /** Leaves a settlement in the outbox for a settler, waking one when it should write. @internal */
-export const sendBehind = (state: EngineState, outgoing: Outgoing, eager: number): void => {
+export const sendBehind = (state: EngineState, outgoing: Outgoing): void => {
   outgoing.attempt.running.behind = []
   state.behind++
   state.outbox.push(outgoing)
-  wakeSettler(state, eager)
+  wakeSettler(state)
 }
 
 /** A settlement written behind has landed: its waiters (a `cancel`) go on. @internal */

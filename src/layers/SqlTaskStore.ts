@@ -378,13 +378,13 @@ export const make = (
               return byId
             }
             if (unknown.length === 0) return Effect.succeed(done())
-            return Effect.as(
+            return Effect.map(
               Effect.forEach(unknown, (id) =>
                 Effect.map(get(id), (record) => {
                   if (Option.isSome(record)) byId.set(id, record.value)
-                })),
-              undefined
-            ).pipe(Effect.map(done))
+                }), { discard: true }),
+              done
+            )
           }
         )
       })

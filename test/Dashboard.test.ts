@@ -1,19 +1,18 @@
 /**
- * The dashboard in real headless Chromium (Debian's `chromium`, driven by playwright-core) against
+ * The dashboard in real headless Chromium (Debian's `chromium`, or the one `@sparticuz/chromium`
+ * ships where it is missing; see `support/Browser.ts`), driven by playwright-core, against
  * the Node server on a free port of 127.0.0.1. Set EFFECT_TASKS_SCREENSHOT=1 to refresh
  * docs/dashboard.png.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { HttpServer } from "@effect/platform"
 import { Effect, Layer, Option, Schedule, Schema } from "effect"
-import type { Browser, Page } from "playwright-core"
-import { chromium } from "playwright-core"
+import type { Page } from "playwright-core"
+import * as Browser from "./support/Browser.js"
 import * as NodeServer from "../src/http/NodeServer.js"
 import { Progress, Task, TaskApi, TaskEngine, TaskStore } from "../src/index.js"
 
-const executablePath = "/usr/bin/chromium"
 const token = "dashboard-t0ken"
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", { reason: Schema.String }) {
@@ -46,15 +45,7 @@ const ServerLive = NodeServer.layer({ port: 0, host: "127.0.0.1", token }).pipe(
   )
 )
 
-const browser = Effect.acquireRelease(
-  Effect.promise(() =>
-    chromium.launch({
-      executablePath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-    })
-  ),
-  (b: Browser) => Effect.promise(() => b.close())
-)
+const browser = Browser.launch
 
 const pw = <A>(f: () => Promise<A>) => Effect.promise(f)
 
@@ -79,7 +70,6 @@ const barOf = (page: Page, id: string) =>
 describe("Dashboard", () => {
   it.live("shows a submitted task, moves its progress bar live, and cancels it on a click", () =>
     Effect.gen(function*() {
-      assert.isTrue(existsSync(executablePath), `${executablePath} is missing: apt-get install -y chromium`)
       const server = yield* HttpServer.HttpServer
       const address = server.address as HttpServer.TcpAddress
       const base = `http://127.0.0.1:${address.port}`

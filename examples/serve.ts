@@ -1,14 +1,15 @@
 /**
- * `npm run serve`: the HTTP API and the dashboard on http://127.0.0.1:3000 over the memory store,
- * with demo tasks flowing so that there is something to watch: image resizes that report progress,
+ * `npm run serve`: the HTTP API and the dashboard on http://127.0.0.1:3000 over the memory store, or
+ * over PostgreSQL when `DATABASE_URL` is set (tasks then outlive the process), with demo tasks flowing so that there is something to watch: image resizes that report progress,
  * e-mails whose SMTP server is flaky (failed attempts, retried with backoff), reports that take a
  * while and sometimes fail for good, and CRM syncs that sometimes time out.
  *
- * Environment: `PORT` [3000], `HOST` [127.0.0.1], `TASKS_TOKEN` (require a bearer token) [none],
+ * Environment: `DATABASE_URL` (a PostgreSQL to keep the tasks in) [none: the memory store], `PORT` [3000], `HOST` [127.0.0.1], `TASKS_TOKEN` (require a bearer token) [none],
  * `DEMO_EVERY_MS` (how often the demo producer submits) [1500], `DEMO=0` to submit nothing.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Duration, Effect, Layer, Random, Schedule, Schema } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Effect, Layer, Random, Redacted, Schedule, Schema } from "effect"
 import * as NodeServer from "../src/http/NodeServer.js"
 import { EdgeRuntime, Progress, Task, TaskEngine, TaskStore } from "../src/index.js"
 
@@ -100,20 +101,29 @@ const port = Number(process.env.PORT ?? "3000")
 const host = process.env.HOST ?? "127.0.0.1"
 const every = Duration.millis(Number(process.env.DEMO_EVERY_MS ?? "1500"))
 
+const databaseUrl = process.env.DATABASE_URL
+const StoreLive = databaseUrl === undefined || databaseUrl === ""
+  ? TaskStore.layerMemory
+  : TaskStore.layerPostgres().pipe(Layer.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })), Layer.orDie)
+
 // EdgeRuntime.layer is TaskEngine.layer plus an account, at shutdown (Ctrl-C), of the unfinished
-// tasks the memory store drops
+// tasks a memory store drops (a durable store keeps them)
 const EngineLive = handlers.pipe(
   Layer.provideMerge(
     EdgeRuntime.layer({ maxConcurrent: 5, shutdownTimeout: "3 seconds", cleanup: { interval: "1 minute", retention: "30 minutes" } })
   ),
-  Layer.provide(TaskStore.layerMemory)
+  Layer.provide(StoreLive)
 )
 
 const Demo = process.env.DEMO === "0" ? Layer.empty : Layer.scopedDiscard(Effect.forkScoped(producer(every)))
 
 const Main = Layer.mergeAll(NodeServer.layer({ port, host, token: process.env.TASKS_TOKEN }), Demo).pipe(
   Layer.provide(EngineLive),
-  Layer.tap(() => Effect.logInfo(`dashboard: http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}/`))
+  Layer.tap(() =>
+    Effect.logInfo(
+      `dashboard: http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}/ (store: ${StoreLive === TaskStore.layerMemory ? "memory" : "PostgreSQL"})`
+    )
+  )
 )
 
 NodeRuntime.runMain(Layer.launch(Main))

@@ -13,40 +13,18 @@
  * runs a task end to end over it (real time). Runs against `DATABASE_URL`, or the embedded
  * PostgreSQL of the global setup.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
 import { createClient } from "@supabase/supabase-js"
-import type { Scope } from "effect"
 import { Context, Effect, Exit, Layer, Option, Schema } from "effect"
 import { Task, TaskEngine } from "../src/index.js"
-import * as PgMigrations from "../src/layers/PgMigrations.js"
 import * as SupabaseTaskStore from "../src/layers/SupabaseTaskStore.js"
 import { layerSupabase } from "../src/layers/TaskStore.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
 import { TaskStore } from "../src/services/TaskStore.js"
 import { freshSchema, PgClientLive } from "./support/Database.js"
+import { clientOn, migratedSchema } from "./support/supabase.js"
 import type { RpcLog } from "./support/supabaseFetch.js"
-import { makeFetch } from "./support/supabaseFetch.js"
 import { taskStoreContract } from "./TaskStoreContract.js"
-
-/** A supabase-js client on `schema`, its requests served by the stand-in for PostgREST. */
-const clientOn = (schema: string, log?: RpcLog) =>
-  Effect.map(makeFetch(log), (fetch) =>
-    createClient("http://supabase.test", "service-role-key", {
-      db: { schema },
-      global: { fetch },
-      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false }
-    }))
-
-/** A fresh schema with the migrations applied, as `supabase db push` would leave it. */
-const migratedSchema = (prefix: string): Effect.Effect<string, unknown, PgClient.PgClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const sql = yield* PgClient.PgClient
-    const schema = yield* freshSchema(prefix)
-    yield* Effect.provideService(PgMigrations.run(schema), SqlClient.SqlClient, sql)
-    return schema
-  })
 
 layer(PgClientLive)("SupabaseTaskStore", (it) => {
   taskStoreContract(

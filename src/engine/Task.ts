@@ -13,6 +13,7 @@ import type * as Schedule from "effect/Schedule"
 import type { TaskTimeout } from "../services/TaskError.js"
 import { defaultSchedule } from "./Retry.js"
 import { TaskEngine } from "./TaskEngine.js"
+import { textIssue } from "./Validate.js"
 
 /**
  * @since 0.1.0
@@ -177,6 +178,8 @@ export const make = <
   if (typeof name !== "string" || name.length === 0 || name.length > 200) {
     throw new TypeError(`Task.make: a task name is a non-empty string of at most 200 characters, got ${String(name)}`)
   }
+  const nameIssue = textIssue(name)
+  if (nameIssue !== undefined) throw new TypeError(`Task.make: the task name ${JSON.stringify(name)} ${nameIssue}`)
   const timeout = options.timeout === undefined ? undefined : Duration.decode(options.timeout)
   if (timeout !== undefined && !(Duration.toMillis(timeout) > 0)) {
     throw new TypeError(`Task.make("${name}"): timeout must be a positive duration`)

@@ -30,6 +30,7 @@ import type { InsertResult } from "../services/TaskStore.js"
 import {
   DuplicateTask,
   EngineClosed,
+  OptionInvalid,
   PayloadInvalid,
   QueueFull,
   TaskCancelled,
@@ -49,6 +50,7 @@ import * as Dispatcher from "./Dispatcher.js"
 import type { Engine, Registered, Settings } from "./EngineState.js"
 import * as EngineState from "./EngineState.js"
 import * as StoreRetry from "./StoreRetry.js"
+import * as Validate from "./Validate.js"
 import type * as Task from "./Task.js"
 
 /**
@@ -81,7 +83,13 @@ export interface SubmitOptions {
  * @since 0.1.0
  * @category models
  */
-export type SubmitError = PayloadInvalid | QueueFull | DuplicateTask | StoreUnavailable | EngineClosed
+export type SubmitError =
+  | PayloadInvalid
+  | OptionInvalid
+  | QueueFull
+  | DuplicateTask
+  | StoreUnavailable
+  | EngineClosed
 
 /**
  * @since 0.1.0
@@ -126,7 +134,7 @@ export interface TaskEngine {
   /** Runs a failed or cancelled task again, from attempt 1; `false` when it had not ended so. */
   readonly retry: (id: string) => Effect.Effect<boolean, TaskNotFound | StoreUnavailable>
   /** Records matching the filter, newest first. */
-  readonly list: (filter?: TaskFilter) => Effect.Effect<ReadonlyArray<TaskRecord>, StoreUnavailable>
+  readonly list: (filter?: TaskFilter) => Effect.Effect<ReadonlyArray<TaskRecord>, OptionInvalid | StoreUnavailable>
   /** The task's record now, then each change, ending once it is terminal. */
   readonly watch: (id: string) => Stream.Stream<TaskRecord, TaskNotFound | StoreUnavailable>
   /** Every record change in the store (subscribed when the stream starts). */
@@ -292,8 +300,17 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     const workerContext = yield* Effect.context<TaskStore>()
     let serviceContext: Context.Context<never> = Context.empty()
     const register = (handler: Task.Handler): Effect.Effect<void> =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const definition = handler.definition
+        const existing = state.handlers.get(definition.name)
+        if (existing !== undefined) {
+          if (existing.handler === handler) return Effect.void
+          return Effect.die(
+            new TypeError(
+              `TaskEngine: a second handler for task "${definition.name}"; each task name has one handler per engine`
+            )
+          )
+        }
         // the handler's layer context is provided per attempt only when it holds services the
         // workers do not already have: Effect.provide costs microseconds on the hot path
         let needsContext = false
@@ -328,13 +345,14 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
           }
           return needsContext ? Effect.provide(effect, handler.context) : effect
         }
-        const registered: Registered = { definition, codecs: EngineState.codecsOf(definition), run }
+        const registered: Registered = { definition, handler, codecs: EngineState.codecsOf(definition), run }
         state.handlers.set(definition.name, registered)
         state.definitions.set(definition.name, definition)
         state.names = Array.from(state.handlers.keys())
         Deferred.unsafeDone(state.serving, Exit.void)
         EngineState.wakeWorkers(state, state.parked.length)
         EngineState.rearm(state)
+        return Effect.void
       })
 
     // -- submit ----------------------------------------------------------------------------
@@ -370,21 +388,25 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       Effect.suspend((): Effect.Effect<A, SubmitError> => {
         if (state.closing) return Effect.fail(new EngineClosed())
         const codecs = EngineState.codecsOf(definition)
-        const priority = options.priority ?? 0
-        if (!Number.isInteger(priority)) {
-          return Effect.dieMessage(`submit: priority must be an integer, got ${priority}`)
-        }
+        const priority = options === noOptions ? 0 : Validate.priority(options.priority)
+        if (typeof priority !== "number") return Effect.fail(priority)
         const now = clock.unsafeCurrentTimeMillis()
-        const runAtMillis = options.runAt !== undefined
-          ? options.runAt.getTime()
-          : options.delay !== undefined
-          ? now + Duration.toMillis(Duration.decode(options.delay))
-          : now
-        if (Number.isNaN(runAtMillis)) return Effect.dieMessage("submit: runAt is not a valid date")
+        const runAtMillis = options === noOptions ? now : Validate.runAtMillis(now, options.runAt, options.delay)
+        if (typeof runAtMillis !== "number") return Effect.fail(runAtMillis)
         const runAt = new Date(runAtMillis)
         const idempotencyKey = options.idempotencyKey ?? null
-        if (idempotencyKey !== null && payloads.length > 1) {
-          return Effect.dieMessage("submitMany: an idempotencyKey names one task; give it per submit")
+        if (idempotencyKey !== null) {
+          const invalid = Validate.text("idempotencyKey", idempotencyKey)
+          if (invalid !== undefined) return Effect.fail(invalid)
+          if (payloads.length > 1) {
+            return Effect.fail(
+              new OptionInvalid({
+                option: "idempotencyKey",
+                value: Validate.shown(idempotencyKey),
+                issue: "names one task; give it per submit, not to submitMany"
+              })
+            )
+          }
         }
         const tasks: Array<NewTask> = []
         for (const payload of payloads) {
@@ -395,6 +417,10 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
           if (Either.isLeft(checked)) {
             const { issue, path } = firstIssue(checked.left)
             return Effect.fail(new PayloadInvalid({ task: definition.name, path, issue }))
+          }
+          const unstorable = Validate.payloadIssue(checked.right)
+          if (unstorable !== undefined) {
+            return Effect.fail(new PayloadInvalid({ task: definition.name, ...unstorable }))
           }
           tasks.push({ id: nextId(), name: definition.name, payload: checked.right, priority, runAt, idempotencyKey })
         }
@@ -442,7 +468,9 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       })
 
     // -- queries ---------------------------------------------------------------------------
-    const get = (id: string) => StoreRetry.briefly(store.get(id as TaskId))
+    // an id no store can hold names no task: answered here, the same on every store
+    const get = (id: string): Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable> =>
+      Validate.textIssue(id) === undefined ? StoreRetry.briefly(store.get(id as TaskId)) : Effect.succeedNone
 
     const notFound = (id: string) => Effect.fail(new TaskNotFound({ id }))
 
@@ -488,8 +516,12 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         Task.Failure<D> | TaskTimeout | TaskCancelled | TaskNotFound | StoreUnavailable
       >
 
+    const endedCancelled = (id: string): Effect.Effect<boolean> =>
+      Effect.match(terminal(id), { onFailure: () => false, onSuccess: (record) => record.status === "cancelled" })
+
     const cancel = (id: string): Effect.Effect<boolean, TaskNotFound | StoreUnavailable> =>
       Effect.suspend(() => {
+        if (Validate.textIssue(id) !== undefined) return notFound(id)
         const running = state.running.get(id)
         if (running?.behind !== undefined) {
           // its attempt is over and its settlement on the way: answer from what lands
@@ -498,10 +530,8 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         }
         if (running !== undefined) {
           // interrupt here, then wait for the worker to settle it as cancelled
-          return Effect.zipRight(
-            Dispatcher.stopRunning(engine, id, "cancel"),
-            Effect.as(Effect.either(terminal(id)), true)
-          )
+          // true only when it ends cancelled: the attempt may complete before the interruption lands
+          return Effect.zipRight(Dispatcher.stopRunning(engine, id, "cancel"), endedCancelled(id))
         }
         return Effect.flatMap(StoreRetry.briefly(store.cancel(id as TaskId)), (result): Effect.Effect<
           boolean,
@@ -513,7 +543,13 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
             case "finished":
               return Effect.succeed(false)
             case "requested":
-              return Effect.succeed(true)
+              // another instance runs it and stops it at its next heartbeat, unless it finishes
+              // first: wait (up to a lease) for how it ends
+              return Effect.timeoutTo(endedCancelled(id), {
+                duration: Duration.millis(settings.leaseMillis + settings.heartbeatMillis),
+                onSuccess: (cancelled) => cancelled,
+                onTimeout: () => true
+              })
             case "cancelled":
               return Effect.flatMap(get(id), (record) =>
                 Effect.sync(() => {
@@ -530,7 +566,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       })
 
     const retry = (id: string): Effect.Effect<boolean, TaskNotFound | StoreUnavailable> =>
-      Effect.flatMap(StoreRetry.briefly(store.requeue(id as TaskId)), (result): Effect.Effect<
+      Validate.textIssue(id) !== undefined ? notFound(id) : Effect.flatMap(StoreRetry.briefly(store.requeue(id as TaskId)), (result): Effect.Effect<
         boolean,
         TaskNotFound | StoreUnavailable
       > => {
@@ -549,7 +585,10 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         }
       })
 
-    const list = (filter: TaskFilter = {}) => StoreRetry.briefly(store.list(filter))
+    const list = (filter: TaskFilter = {}): Effect.Effect<ReadonlyArray<TaskRecord>, OptionInvalid | StoreUnavailable> => {
+      const invalid = Validate.filter(filter)
+      return invalid === undefined ? StoreRetry.briefly(store.list(filter)) : Effect.fail(invalid)
+    }
 
     const changes: Stream.Stream<TaskRecord> = Stream.unwrapScoped(store.subscribe)
 

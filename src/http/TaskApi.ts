@@ -11,6 +11,7 @@ import { Schema } from "effect"
 import {
   DuplicateTask,
   EngineClosed,
+  OptionInvalid,
   PayloadInvalid,
   QueueFull,
   StoreUnavailable,
@@ -127,6 +128,7 @@ const submit = HttpApiEndpoint.post("submit", "/tasks/:name")
   .setPayload(Schema.Unknown.annotations({ description: "The task's payload, as JSON; its Schema validates it." }))
   .addSuccess(Submitted, { status: 202 })
   .addError(PayloadInvalid, { status: 400 })
+  .addError(OptionInvalid, { status: 400 })
   .addError(MalformedBody)
   .addError(UnknownTask, { status: 404 })
   .addError(DuplicateTask, { status: 409 })
@@ -154,6 +156,7 @@ const list = HttpApiEndpoint.get("list", "/tasks")
     cursor: Schema.optional(Schema.String)
   }))
   .addSuccess(TaskPage)
+  .addError(OptionInvalid, { status: 400 })
   .annotate(OpenApi.Summary, "List tasks, newest first")
   .annotate(
     OpenApi.Description,

@@ -23,6 +23,24 @@ export class PayloadInvalid extends Schema.TaggedError<PayloadInvalid>()("Payloa
 }
 
 /**
+ * An option of a call is out of its range: a `delay` or `runAt` that is not a date the stores can
+ * hold, a `priority` that is not a 32-bit integer, a `name` filter or `cursor` with text no
+ * record can hold. Nothing was stored. `value` shows the bad value, shortened.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class OptionInvalid extends Schema.TaggedError<OptionInvalid>()("OptionInvalid", {
+  option: Schema.String,
+  value: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid option ${this.option} (${this.value}): ${this.issue}`
+  }
+}
+
+/**
  * A task name that no definition or handler is registered under.
  *
  * @since 0.1.0

@@ -48,6 +48,7 @@ import type { Attempt } from "./Execute.js"
 import { runner } from "./Execute.js"
 import * as Progress from "./Progress.js"
 import * as StoreRetry from "./StoreRetry.js"
+import * as Validate from "./Validate.js"
 import { apply, applyOutcome, decide, report, settle } from "./Settle.js"
 
 const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
@@ -264,6 +265,7 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
   const { clock, settings, state, store } = engine
   const rearmed = awaitRearm(state)
   const poll = store.shared
+  let warned = false
   const nextRunAt = Effect.suspend(() => store.nextRunAt(state.names)).pipe(
     Effect.orElseSucceed(() => Option.none<Date>())
   )
@@ -272,6 +274,17 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
     (next) => {
       const now = clock.unsafeCurrentTimeMillis()
       let wait = Option.isNone(next) ? Number.POSITIVE_INFINITY : next.value.getTime() - now
+      if (Number.isNaN(wait)) {
+        // a stored runAt that is no time (written around the engine): look again later, never spin
+        if (!warned) {
+          warned = true
+          return Effect.zipRight(
+            Effect.logWarning("timer: a pending task's runAt is not a valid time; it is skipped (fix or delete the record)"),
+            Effect.raceFirst(Effect.sleep(Duration.millis(Validate.maxTimerMillis)), rearmed)
+          )
+        }
+        wait = Validate.maxTimerMillis
+      }
       if (wait <= 0) {
         // due now: idle workers take it, busy ones come back for it; the first worker to park
         // afterwards re-arms us, to look for the next future runAt
@@ -281,6 +294,8 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
       }
       if (poll) wait = Math.min(wait, settings.pollMillis)
       if (wait === Number.POSITIVE_INFINITY) return rearmed
+      // a JS timer cannot sleep past 2^31 - 1 ms (Effect's then never fires): wake and look again
+      wait = Math.min(wait, Validate.maxTimerMillis)
       return Effect.raceFirst(
         Effect.tap(Effect.sleep(Duration.millis(wait)), () =>
           Effect.sync(() => {

@@ -41,6 +41,8 @@ export const codecsOf = (definition: Task.Any): DefinitionCodecs => {
 /** A registered handler, ready to run: timeout and context applied. @internal */
 export interface Registered {
   readonly definition: Task.Any
+  /** The handler it was registered with: registering it again is a no-op, another one an error. */
+  readonly handler: Task.Handler
   readonly codecs: DefinitionCodecs
   readonly run: (payload: unknown, task: Task.TaskInfo) => Effect.Effect<unknown, unknown>
 }

@@ -84,14 +84,17 @@ export interface Decision {
   readonly event: MetricEvent
   readonly value: number
   readonly report: { readonly error: TaskErrorInfo; readonly final: boolean } | undefined
+  /** The attempt timed out (`TaskTimeout`): counted once the settlement lands. */
+  readonly timedOut: boolean
 }
 
 const decision = (
   settlement: Settlement,
   event: MetricEvent,
   value: number,
-  report?: { readonly error: TaskErrorInfo; readonly final: boolean }
-): Decision => ({ settlement, event, value, report })
+  report?: { readonly error: TaskErrorInfo; readonly final: boolean },
+  timedOut = false
+): Decision => ({ settlement, event, value, report, timedOut })
 
 /**
  * The engine's bookkeeping once a settlement has landed, in one synchronous step: the attempt
@@ -129,6 +132,7 @@ export const applyOutcome = (
   const id = attempt.record.id
   state.running.delete(id)
   if (!recorded) engine.metrics.record(attempt.record.name, decided.event, decided.value)
+  if (decided.timedOut) engine.metrics.record(attempt.record.name, "timedOut", 1)
   if (outcome !== undefined) {
     if (outcome !== Number.NEGATIVE_INFINITY) {
       if (outcome <= engine.clock.unsafeCurrentTimeMillis()) wakeWorkers(state, 1)
@@ -161,7 +165,9 @@ const write = (engine: Engine, attempt: Attempt, decided: Decision): Effect.Effe
 /**
  * Decides how a finished attempt settles: at once, or (a retry's backoff replays the schedule;
  * a lost lease logs) as an Effect, whose `undefined` is an attempt whose lease was lost, not
- * settled here (its bookkeeping is done). Most attempts decide at once, without an Effect step.
+ * settled here (its bookkeeping is done when the Effect runs). Most attempts decide at once,
+ * without an Effect step. Deciding changes nothing: the engine's state and metrics change when
+ * the settlement lands (`apply`).
  * @internal
  */
 export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effect<Decision | undefined> => {
@@ -169,10 +175,15 @@ export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effe
   const now = engine.clock.unsafeCurrentTimeMillis()
   const duration = now - running.startedMillis
   if (running.stop === "lost") {
-    engine.state.running.delete(record.id)
-    signalSettled(engine.state)
+    // nothing lands: the bookkeeping is done when this Effect runs, in `settle`
     return Effect.as(
-      Effect.logWarning(`task ${record.name} ${record.id}: lease lost to another instance; not settled here`),
+      Effect.zipRight(
+        Effect.sync(() => {
+          engine.state.running.delete(record.id)
+          signalSettled(engine.state)
+        }),
+        Effect.logWarning(`task ${record.name} ${record.id}: lease lost to another instance; not settled here`)
+      ),
       undefined
     )
   }
@@ -201,16 +212,17 @@ export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effe
   const definition = registered.definition
   const retryable = !(typed instanceof PayloadInvalid) &&
     (definition.retryWhile === undefined || definition.retryWhile(typed as never))
-  if (typed instanceof TaskTimeout) engine.metrics.record(record.name, "timedOut", 1)
+  const timedOut = typed instanceof TaskTimeout
   const delay = retryable ? nextDelay(definition.retry, record.attempt, typed as never, now) : Effect.succeedNone
   return Effect.map(delay, (next) =>
     Option.isNone(next)
-      ? decision({ _tag: "Failed", error }, "failed", duration, { error, final: true })
+      ? decision({ _tag: "Failed", error }, "failed", duration, { error, final: true }, timedOut)
       : decision(
         { _tag: "Retry", runAt: new Date(now + Duration.toMillis(next.value)), error },
         "retried",
         duration,
-        engine.settings.errorReports === "attempts" ? { error, final: false } : undefined
+        engine.settings.errorReports === "attempts" ? { error, final: false } : undefined,
+        timedOut
       ))
 }
 

@@ -1,0 +1,109 @@
+/**
+ * Engine faults found in review (issue 12): a bad stored time must not spin the timer; a second
+ * handler for one name is an error when the layer is built; `cancel` says `true` only for a task
+ * that ended cancelled; nothing is counted before its settlement lands. Memory store, virtual time.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, TestClock } from "effect"
+import { Task, TaskEngine, TaskStore } from "../src/index.js"
+import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
+import { TaskStore as TaskStoreTag } from "../src/services/TaskStore.js"
+
+const Note = Task.make("note", { payload: Schema.Struct({ text: Schema.String }), success: Schema.String })
+
+/** A memory store seen through `wrap` (no in-thread shortcuts, so every call goes through it). */
+const wrapped = (wrap: (store: TaskStoreService) => Partial<TaskStoreService>) =>
+  Layer.effect(
+    TaskStoreTag,
+    Effect.map(TaskStoreTag, (store): TaskStoreService => ({ ...store, local: undefined, ahead: undefined, ...wrap(store) }))
+  ).pipe(Layer.provide(TaskStore.layerMemory))
+
+describe("engine hardening", () => {
+  it.scoped("a stored runAt that is no time does not spin the timer; other tasks still run", () =>
+    Effect.gen(function*() {
+      let looks = 0
+      // the store answers a next runAt that is no time, as a hand-edited row ('infinity') gives
+      const store = wrapped(() => ({
+        nextRunAt: () =>
+          Effect.sync(() => {
+            looks++
+            return Option.some(new Date(Number.NaN))
+          })
+      }))
+      const context = yield* Layer.build(
+        Note.toLayer(({ text }) => Effect.succeed(text)).pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false })),
+          Layer.provide(store)
+        )
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      yield* TestClock.adjust("10 minutes")
+      const id = yield* engine.submit(Note, { text: "good" })
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* engine.await(Note, id), "good")
+      assert.isBelow(looks, 50, `the timer looked ${looks} times in 10 minutes`)
+    }))
+
+  it.scoped("a second handler for one task name fails the layer with a message that says so", () =>
+    Effect.gen(function*() {
+      const one = Note.toLayer(() => Effect.succeed("one"))
+      const two = Note.toLayer(() => Effect.succeed("two"))
+      const exit = yield* Effect.exit(
+        Layer.build(Layer.merge(one, two).pipe(Layer.provideMerge(TaskEngine.layer()), Layer.provide(TaskStore.layerMemory)))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(Cause.pretty(exit.cause), 'a second handler for task "note"')
+    }))
+
+  it.scoped("cancel answers false for a task whose attempt completed before the cancel came", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const settling = yield* Deferred.make<void>()
+      // the attempt is over and its settlement on the way when the cancel comes
+      const store = wrapped((store) => ({
+        settle: (id, owner, settlement) =>
+          Effect.zipRight(
+            Effect.zipRight(Deferred.succeed(settling, undefined), Deferred.await(gate)),
+            store.settle(id, owner, settlement)
+          )
+      }))
+      const context = yield* Layer.build(
+        Note.toLayer(({ text }) => Effect.succeed(text)).pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false })),
+          Layer.provide(store)
+        )
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const id = yield* engine.submit(Note, { text: "done" })
+      yield* Deferred.await(settling)
+      const cancelling = yield* Effect.fork(engine.cancel(id))
+      yield* TestClock.adjust(0)
+      yield* Deferred.succeed(gate, undefined)
+      assert.isFalse(yield* Fiber.join(cancelling))
+      assert.strictEqual(Option.getOrThrow(yield* engine.get(id)).status, "completed")
+    }))
+
+  it.scoped("a timed-out attempt is counted when its settlement lands, not before", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const Slow = Task.make("slow", { payload: Schema.Struct({}), timeout: "1 second", retry: Schedule.stop })
+      const store = wrapped((store) => ({
+        settle: (id, owner, settlement) => Effect.zipRight(Deferred.await(gate), store.settle(id, owner, settlement))
+      }))
+      const context = yield* Layer.build(
+        Slow.toLayer(() => Effect.never).pipe(Layer.provideMerge(TaskEngine.layer({ cleanup: false })), Layer.provide(store))
+      )
+      // runs before the engine's shutdown, which waits for the settlement
+      yield* Effect.addFinalizer(() => Deferred.succeed(gate, undefined))
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const id = yield* engine.submit(Slow, {})
+      yield* TestClock.adjust("2 seconds")
+      const before = (yield* engine.metrics).tasks["slow"]
+      assert.strictEqual(before?.timedOut ?? 0, 0, "counted before the settlement landed")
+      yield* Deferred.succeed(gate, undefined)
+      yield* TestClock.adjust(0)
+      const record = Option.getOrThrow(yield* engine.get(id))
+      assert.notStrictEqual(record.status, "processing")
+      assert.strictEqual((yield* engine.metrics).tasks["slow"]?.timedOut, 1)
+    }))
+})

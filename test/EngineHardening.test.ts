@@ -8,6 +8,7 @@ import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule,
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
 import { TaskStore as TaskStoreTag } from "../src/services/TaskStore.js"
+import { StoreUnavailable } from "../src/services/TaskError.js"
 
 const Note = Task.make("note", { payload: Schema.Struct({ text: Schema.String }), success: Schema.String })
 
@@ -105,5 +106,64 @@ describe("engine hardening", () => {
       const record = Option.getOrThrow(yield* engine.get(id))
       assert.notStrictEqual(record.status, "processing")
       assert.strictEqual((yield* engine.metrics).tasks["slow"]?.timedOut, 1)
+    }))
+
+  it.scoped("a permanent refusal of the store (SQLSTATE class 22, 23, 42) is not retried", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const store = wrapped(() => ({
+        get: () =>
+          Effect.suspend(() => {
+            calls++
+            return Effect.fail(new StoreUnavailable({ operation: "task_get", reason: "refused (SQLSTATE 22P05)", code: "22P05" }))
+          })
+      }))
+      const context = yield* Layer.build(TaskEngine.layer({ cleanup: false }).pipe(Layer.provide(store)))
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const fiber = yield* Effect.fork(Effect.flip(engine.get("some-id")))
+      yield* TestClock.adjust("10 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error.code, "22P05")
+      assert.isTrue(error.permanent)
+      assert.strictEqual(calls, 1)
+    }))
+
+  it.scoped("a settlement the store refuses for good fails the task, saying why, instead of retrying for ever", () =>
+    Effect.gen(function*() {
+      const store = wrapped((store) => ({
+        settle: (id, owner, settlement) =>
+          settlement._tag === "Completed"
+            ? Effect.fail(new StoreUnavailable({ operation: "task_settle", reason: "value too long (SQLSTATE 22001)", code: "22001" }))
+            : store.settle(id, owner, settlement)
+      }))
+      const context = yield* Layer.build(
+        Note.toLayer(({ text }) => Effect.succeed(text)).pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false })),
+          Layer.provide(store)
+        )
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const id = yield* engine.submit(Note, { text: "x" })
+      yield* TestClock.adjust("1 second")
+      const record = Option.getOrThrow(yield* engine.get(id))
+      assert.strictEqual(record.status, "failed")
+      assert.strictEqual(record.error?.tag, "StoreRefused")
+      assert.include(record.error?.message, "value too long")
+    }))
+
+  it.scoped("a result no store can keep fails the task as a defect that says where", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(
+        Note.toLayer(({ text }) => Effect.succeed(`${text}\u0000`)).pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false })),
+          Layer.provide(TaskStore.layerMemory)
+        )
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const id = yield* engine.submit(Note, { text: "x" })
+      yield* TestClock.adjust(0)
+      const record = Option.getOrThrow(yield* engine.get(id))
+      assert.strictEqual(record.status, "failed")
+      assert.include(record.error?.message, "the result cannot be stored")
     }))
 })

@@ -7,10 +7,12 @@
  * and Supabase, in real time.
  */
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import * as PgTaskStore from "../src/layers/PgTaskStore.js"
+import type { TaskId } from "../src/services/TaskRecord.js"
 import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
+import { TaskStore as TaskStoreTag } from "../src/services/TaskStore.js"
 import { freshSchema, PgClientLive } from "./support/Database.js"
 import { clientOn, migratedSchema } from "./support/supabase.js"
 
@@ -119,4 +121,19 @@ layer(PgClientLive, { excludeTestServices: true })("task names", (it) => {
     assert.throws(() => Task.make(nul), /NUL/)
     assert.throws(() => Task.make(lone), /surrogate/)
   })
+})
+
+layer(PgClientLive, { excludeTestServices: true })("the PostgreSQL store's refusals", (it) => {
+  it.scoped("carry the SQLSTATE, are permanent, and hold no SQL text", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema("refusal")
+      const store = Context.get(yield* Layer.build(PgTaskStore.layerPostgres({ schema })), TaskStoreTag)
+      // around the engine, which would refuse it first
+      const error = yield* Effect.flip(store.get(`x${nul}`.repeat(1000) as TaskId))
+      assert.strictEqual(error._tag, "StoreUnavailable")
+      assert.isTrue(error.permanent, error.reason)
+      assert.match(error.code ?? "", /^22/)
+      assert.notMatch(error.reason, /SELECT|task_get\(/)
+      assert.isAtMost(error.reason.length, 240)
+    }))
 })

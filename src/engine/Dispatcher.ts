@@ -49,7 +49,7 @@ import { runner } from "./Execute.js"
 import * as Progress from "./Progress.js"
 import * as StoreRetry from "./StoreRetry.js"
 import * as Validate from "./Validate.js"
-import { apply, applyOutcome, decide, report, settle } from "./Settle.js"
+import { apply, applyOutcome, decide, report, settle, write as writeOne } from "./Settle.js"
 
 const claimFailed = (engine: Engine) => (error: { readonly reason: string }) =>
   Effect.zipRight(
@@ -234,7 +234,7 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
     if (batch.length === 0) return Effect.void
     state.writing++
     const settlements = batch.map((o) => [o.attempt.record.id, o.decided.settlement] as const)
-    return StoreRetry.untilDoneThen(settleMany(state.owner, settlements), "settle", (results) => {
+    const done = (results: ReadonlyArray<Option.Option<TaskRecord>>) => {
       state.writing--
       let reports: Array<Effect.Effect<void>> | undefined
       for (let i = 0; i < batch.length; i++) {
@@ -244,6 +244,21 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
         if (decided.report !== undefined) (reports ??= []).push(report(engine, attempt, decided))
       }
       return reports === undefined ? Effect.void : Effect.all(reports, { discard: true })
+    }
+    return Effect.matchEffect(settleMany(state.owner, settlements), {
+      onFailure: (error) =>
+        error.permanent
+          ? // refused for good: one of them cannot be written; each is written (or failed) alone
+            Effect.ensuring(
+              Effect.forEach(batch, ({ attempt, decided }) =>
+                Effect.zipRight(writeOne(engine, attempt, decided, true), Effect.sync(() => landed(state, attempt.running))), { discard: true }),
+              Effect.sync(() => state.writing--)
+            )
+          : Effect.zipRight(
+            Effect.logWarning(`store unavailable (settle), retrying: ${error.reason}`),
+            StoreRetry.untilDoneThen(settleMany(state.owner, settlements), "settle", done)
+          ),
+      onSuccess: done
     })
   })
   return Effect.forever(Effect.zipRight(Effect.interruptible(park), Effect.uninterruptible(write)))

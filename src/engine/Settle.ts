@@ -14,6 +14,7 @@
  * @internal
  */
 import { Cause, Duration, Effect, Either, Exit, Option, Predicate, Schema } from "effect"
+import type { StoreUnavailable } from "../services/TaskError.js"
 import { PayloadInvalid, TaskTimeout } from "../services/TaskError.js"
 import type { MetricEvent } from "../services/TaskMetrics.js"
 import type { TaskErrorInfo, TaskRecord } from "../services/TaskRecord.js"
@@ -24,6 +25,7 @@ import { rearm, resolveWaiters, signalSettled, wakeWorkers } from "./EngineState
 import type { Attempt } from "./Execute.js"
 import { nextDelay } from "./Retry.js"
 import * as StoreRetry from "./StoreRetry.js"
+import * as Validate from "./Validate.js"
 
 const encodeTimeout = Schema.encodeEither(TaskTimeout)
 
@@ -45,8 +47,12 @@ export const failureInfo = (attempt: Attempt, error: unknown, cause: Cause.Cause
   const encoded = error instanceof TaskTimeout || error instanceof PayloadInvalid
     ? encodeTimeoutOrPayload(error)
     : attempt.registered.codecs.failure.encode(error)
-  const info: TaskErrorInfo = { tag: tagOf(error), message: messageOf(error), cause: Cause.pretty(cause) }
-  return Either.isRight(encoded) ? { ...info, failure: encoded.right } : info
+  const info: TaskErrorInfo = {
+    tag: Validate.storable(tagOf(error)),
+    message: Validate.storable(messageOf(error)),
+    cause: Validate.storable(Cause.pretty(cause))
+  }
+  return Either.isRight(encoded) ? { ...info, failure: Validate.storableValue(encoded.right) } : info
 }
 
 const encodePayloadInvalid = Schema.encodeEither(PayloadInvalid)
@@ -56,7 +62,7 @@ const encodeTimeoutOrPayload = (error: TaskTimeout | PayloadInvalid): Either.Eit
 /** The stored form of a defect. @internal */
 export const defectInfo = (cause: Cause.Cause<unknown>): TaskErrorInfo => {
   const defect = Cause.squash(cause)
-  return { tag: "Defect", message: messageOf(defect), cause: Cause.pretty(cause) }
+  return { tag: "Defect", message: Validate.storable(messageOf(defect)), cause: Validate.storable(Cause.pretty(cause)) }
 }
 
 const reportError = (engine: Engine, attempt: Attempt, error: TaskErrorInfo, final: boolean): Effect.Effect<void> =>
@@ -151,16 +157,40 @@ export const report = (engine: Engine, attempt: Attempt, decided: Decision): Eff
     ? Effect.void
     : reportError(engine, attempt, decided.report.error, decided.report.final)
 
-/** Writes the settlement through the store (retried until it lands), then `apply` and `report`. */
-const write = (engine: Engine, attempt: Attempt, decided: Decision): Effect.Effect<void> =>
-  StoreRetry.untilDoneThen(
-    engine.store.settle(attempt.record.id, engine.state.owner, decided.settlement),
-    "settle",
-    (settled) => {
-      apply(engine, attempt, decided, settled)
-      return report(engine, attempt, decided)
-    }
-  )
+/**
+ * What is written instead of a settlement the store refused for good (`StoreUnavailable.permanent`):
+ * the task fails, saying why, rather than its settlement being retried for ever. @internal
+ */
+export const refused = (decided: Decision, error: StoreUnavailable): Decision => {
+  const info: TaskErrorInfo = {
+    tag: "StoreRefused",
+    message: Validate.storable(`the store refused this task's ${decided.settlement._tag} settlement: ${error.reason}`),
+    cause: Validate.storable(error.message)
+  }
+  return decision({ _tag: "Failed", error: info }, "failed", decided.value, { error: info, final: true })
+}
+
+/**
+ * Writes the settlement through the store (retried until it lands; refused for good, a failure
+ * is written instead), then `apply` and `report`. @internal
+ */
+export const write = (engine: Engine, attempt: Attempt, decided: Decision, recorded = false): Effect.Effect<void> => {
+  const call = (d: Decision) => engine.store.settle(attempt.record.id, engine.state.owner, d.settlement)
+  const landed = (d: Decision) => (settled: Option.Option<TaskRecord>) => {
+    apply(engine, attempt, d, settled, recorded)
+    return report(engine, attempt, d)
+  }
+  return Effect.matchEffect(call(decided), {
+    onFailure: (error) => {
+      const next = error.permanent ? refused(decided, error) : decided
+      return Effect.zipRight(
+        Effect.logWarning(`store unavailable (settle), retrying: ${error.reason}`),
+        StoreRetry.untilDoneThen(call(next), "settle", landed(next))
+      )
+    },
+    onSuccess: landed(decided)
+  })
+}
 
 /**
  * Decides how a finished attempt settles: at once, or (a retry's backoff replays the schedule;
@@ -190,7 +220,10 @@ export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effe
   if (Exit.isSuccess(exit)) {
     const encoded = registered.codecs.success.encode(exit.value)
     if (Either.isRight(encoded)) {
-      return decision({ _tag: "Completed", result: encoded.right }, "completed", duration)
+      const unstorable = Validate.payloadIssue(encoded.right)
+      if (unstorable === undefined) return decision({ _tag: "Completed", result: encoded.right }, "completed", duration)
+      const error = defectInfo(Cause.die(new Error(`the result cannot be stored: at ${unstorable.path}, ${unstorable.issue}`)))
+      return decision({ _tag: "Failed", error }, "failed", duration, { error, final: true })
     }
     const error = defectInfo(Cause.die(encoded.left))
     return decision({ _tag: "Failed", error }, "failed", duration, { error, final: true })

@@ -1,7 +1,9 @@
 /**
  * How the engine treats a store that fails (`StoreUnavailable`): writes that settle a task are
  * retried until they go through (a settlement is never dropped), with a backoff from 100 ms up to
- * 5 s, logging each failure; reads made for a caller are retried briefly, then fail.
+ * 5 s, logging each failure; reads made for a caller are retried briefly, then fail. A permanent
+ * refusal (`StoreUnavailable.permanent`: SQLSTATE classes 22, 23, 42) is never retried by `briefly`;
+ * a settlement refused so is written as a failure instead (see `Settle`).
  *
  * @since 0.1.0
  * @internal
@@ -43,9 +45,14 @@ export const untilDoneThen = <A, B, E, R>(
     onSuccess
   })
 
-/** Retries a few times (about 1.5 s in all), then fails. @internal */
+const transient = (error: StoreUnavailable): boolean => !error.permanent
+
+/** Retries a few times (about 1.5 s in all), then fails; a permanent refusal fails at once. @internal */
 export const briefly = <A>(effect: Effect.Effect<A, StoreUnavailable>): Effect.Effect<A, StoreUnavailable> =>
-  Effect.catchAll(effect, () => Effect.retry(effect, fewTimes))
+  Effect.catchAll(
+    effect,
+    (error) => error.permanent ? Effect.fail(error) : Effect.retry(effect, { schedule: fewTimes, while: transient })
+  )
 
 /** Retries a few times (about 1.5 s in all), then fails; on an answer goes on with `onSuccess`. @internal */
 export const brieflyThen = <A, B, E, R>(
@@ -53,6 +60,9 @@ export const brieflyThen = <A, B, E, R>(
   onSuccess: (a: A) => Effect.Effect<B, E, R>
 ): Effect.Effect<B, E | StoreUnavailable, R> =>
   Effect.matchEffect(effect, {
-    onFailure: () => Effect.flatMap(Effect.retry(effect, fewTimes), onSuccess),
+    onFailure: (error) =>
+      error.permanent
+        ? Effect.fail(error)
+        : Effect.flatMap(Effect.retry(effect, { schedule: fewTimes, while: transient }), onSuccess),
     onSuccess
   })

@@ -100,6 +100,9 @@ export const payloadIssue = (value: unknown): { readonly path: string; readonly 
       const issue = textIssue(value)
       return issue === undefined ? undefined : at(issue)
     }
+    if (typeof value === "bigint" || typeof value === "function" || typeof value === "symbol") {
+      return at(`is a ${typeof value}, which JSON cannot hold`)
+    }
     if (value === null || typeof value !== "object") return undefined
     if (depth >= maxPayloadDepth) return at(`is nested deeper than ${maxPayloadDepth} levels`)
     if (Array.isArray(value)) {
@@ -135,3 +138,22 @@ export const filter = (filter: TaskFilter): OptionInvalid | undefined => {
 
 /** How long the timer may sleep: never longer than a JS timer can (`setTimeout` fires at once past 2^31 - 1 ms). */
 export const maxTimerMillis = 60 * 60 * 1000
+
+const unstorable = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+
+/**
+ * A text the engine writes itself (an error's message, a pretty cause) made storable: a NUL or a
+ * lone surrogate becomes U+FFFD. @internal
+ */
+export const storable = (text: string): string => (suspicious.test(text) ? text.replace(unstorable, "\ufffd") : text)
+
+/** An encoded value made storable as `storable` makes text, keys included; deeper than `maxPayloadDepth`, `null`. @internal */
+export const storableValue = (value: unknown, depth = 0): unknown => {
+  if (typeof value === "string") return storable(value)
+  if (value === null || typeof value !== "object") return value
+  if (depth >= maxPayloadDepth) return null
+  if (Array.isArray(value)) return value.map((item) => storableValue(item, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) out[storable(key)] = storableValue((value as Record<string, unknown>)[key], depth + 1)
+  return out
+}

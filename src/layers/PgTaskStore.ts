@@ -55,13 +55,20 @@ export interface PgTaskStoreOptions extends SqlTaskStoreOptions {
 }
 
 /** Why a SQL call failed, in words a person can act on. */
-const reasonOf = (error: SqlError): string => {
+/**
+ * The store's error for a failed call, in words a person can act on: the database's own message
+ * (at most 200 characters: some echo the whole bad value) and its SQLSTATE, never the statement.
+ */
+const unavailable = (operation: string, error: SqlError): StoreUnavailable => {
   const cause = error.cause
   if (cause instanceof Error) {
     const code = (cause as { readonly code?: unknown }).code
-    return `${error.message}: ${cause.message}${typeof code === "string" ? ` (${code})` : ""}`
+    const message = cause.message.length > 200 ? `${cause.message.slice(0, 200)}…` : cause.message
+    return typeof code === "string"
+      ? new StoreUnavailable({ operation, reason: `${message} (SQLSTATE ${code})`, code })
+      : new StoreUnavailable({ operation, reason: message })
   }
-  return error.message
+  return new StoreUnavailable({ operation, reason: error.message })
 }
 
 /**
@@ -315,10 +322,12 @@ export const makeCaller = (
         values = signature.params.map(([param, type]) => encodeParam(type, (args as Record<string, unknown>)[param]))
       } catch (error) {
         // JSON.stringify refuses a value (a bigint, a cycle): the store cannot hold it
-        return Effect.fail(new StoreUnavailable({ operation: name, reason: `argument is not JSON: ${String(error)}` }))
+        return Effect.fail(
+          new StoreUnavailable({ operation: name, reason: `argument is not JSON: ${String(error)}`, code: "22000" })
+        )
       }
       return Effect.mapBoth(execute(texts.get(name)!, values), {
-        onFailure: (error) => new StoreUnavailable({ operation: name, reason: reasonOf(error) }),
+        onFailure: (error) => unavailable(name, error),
         onSuccess: (rows) => (signature.returns === "rows" ? rows : rows[0]?.value ?? null) as Results[F]
       })
     })
@@ -548,7 +557,7 @@ export const layerPostgresConfig = (
     Layer.provideMerge(
       PgClient.layerConfig({ url: Config.redacted("DATABASE_URL") }).pipe(
         Layer.mapError((error): StoreUnavailable | ConfigError.ConfigError =>
-          error._tag === "SqlError" ? new StoreUnavailable({ operation: "connect", reason: reasonOf(error) }) : error
+          error._tag === "SqlError" ? unavailable("connect", error) : error
         )
       )
     )

@@ -50,9 +50,19 @@ export interface SupabaseRpcClient {
  */
 export interface SupabaseTaskStoreOptions extends SqlTaskStoreOptions {}
 
-/** A PostgREST error in words a person can act on. */
-const reasonOf = (error: { readonly message: string; readonly code?: string | undefined }): string =>
-  typeof error.code === "string" && error.code !== "" ? `${error.message} (${error.code})` : error.message
+/**
+ * A PostgREST error in words a person can act on: its message (at most 200 characters) and code
+ * (the SQLSTATE when the database refused the call), never the statement.
+ */
+const unavailable = (
+  operation: string,
+  error: { readonly message: string; readonly code?: string | undefined }
+): StoreUnavailable => {
+  const message = error.message.length > 200 ? `${error.message.slice(0, 200)}…` : error.message
+  return typeof error.code === "string" && error.code !== ""
+    ? new StoreUnavailable({ operation, reason: `${message} (${error.code})`, code: error.code })
+    : new StoreUnavailable({ operation, reason: message })
+}
 
 /**
  * Calls the SQL functions through `client.rpc(name, args)`: PostgREST passes the named arguments
@@ -72,7 +82,7 @@ export const makeCaller = (client: SupabaseRpcClient): FunctionCaller => {
       ({ data, error }) =>
         error === null
           ? Effect.succeed((data ?? null) as Results[F])
-          : Effect.fail(new StoreUnavailable({ operation: name, reason: reasonOf(error) }))
+          : Effect.fail(unavailable(name, error))
     )
   return { call }
 }

@@ -155,10 +155,20 @@ export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
  */
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", {
   operation: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** The database's SQLSTATE, when it refused the call (`22P05`, `40P01`, ...). */
+  code: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     return `Task store unavailable during ${this.operation}: ${this.reason}`
+  }
+  /**
+   * The database refused the call for good (SQLSTATE class 22 data exception, 23 integrity
+   * violation, 42 syntax or access rule): the same call would fail again, so it is not retried.
+   */
+  get permanent(): boolean {
+    const code = this.code
+    return code !== undefined && (code.startsWith("22") || code.startsWith("23") || code.startsWith("42"))
   }
 }
 

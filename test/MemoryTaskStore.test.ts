@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import { layerMemory } from "../src/layers/MemoryTaskStore.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
 import { TaskStore } from "../src/services/TaskStore.js"
@@ -67,5 +67,40 @@ describe("MemoryTaskStore.local", () => {
       assert.strictEqual(done.status, "completed")
       assert.strictEqual(done.result, 2)
       assert.isUndefined(local.get("nope" as TaskId))
+    }).pipe(Effect.provide(layerMemory)))
+})
+
+describe("MemoryTaskStore records", () => {
+  it.scoped("share no Date: a caller changing one changes no other record, nor the stored one", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore
+      const first = yield* store.subscribe
+      const second = yield* store.subscribe
+      const seenFirst = yield* Effect.fork(Stream.runCollect(Stream.take(first, 2)))
+      const seenSecond = yield* Effect.fork(Stream.runCollect(Stream.take(second, 2)))
+      yield* TestClock.setTime(10_000)
+      const t = 10_000
+      const submitted = task("a", new Date(t))
+      yield* store.insert([submitted])
+      submitted.runAt.setTime(0)
+      const [claimed] = yield* store.claim({ names: ["job"], limit: 1, owner: "me", leaseMillis: 5_000 })
+      const stored = Option.getOrThrow(yield* store.get("a" as TaskId))
+      const [inserted1, claimed1] = Chunk.toReadonlyArray(yield* Fiber.join(seenFirst))
+      const [inserted2, claimed2] = Chunk.toReadonlyArray(yield* Fiber.join(seenSecond))
+      for (const record of [claimed!, inserted1!, claimed1!, stored]) {
+        for (const date of [record.runAt, record.createdAt, record.updatedAt, record.startedAt, record.lockedUntil]) {
+          date?.setTime(1)
+        }
+      }
+      const again = Option.getOrThrow(yield* store.get("a" as TaskId))
+      for (const record of [inserted2!, claimed2!, again]) {
+        assert.strictEqual(record.runAt.getTime(), t, record.status)
+        assert.strictEqual(record.createdAt.getTime(), t)
+        assert.strictEqual(record.updatedAt.getTime(), t)
+      }
+      for (const record of [claimed2!, again]) {
+        assert.strictEqual(record.startedAt!.getTime(), t)
+        assert.strictEqual(record.lockedUntil!.getTime(), t + 5_000)
+      }
     }).pipe(Effect.provide(layerMemory)))
 })

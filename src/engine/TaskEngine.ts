@@ -418,8 +418,8 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         const stored = local === undefined
           ? StoreRetry.brieflyThen(store.insert(tasks), inserted)
           : settings.maxQueued === Number.POSITIVE_INFINITY
-          ? inserted(local.insert(tasks))
-          : Effect.suspend(() => inserted(local.insert(tasks)))
+          ? inserted(local.insert(tasks, instanceId))
+          : Effect.suspend(() => inserted(local.insert(tasks, instanceId)))
         return settings.maxQueued === Number.POSITIVE_INFINITY
           ? stored
           : Effect.zipRight(waitForRoom(definition.name, options.whenFull ?? settings.whenFull), stored)

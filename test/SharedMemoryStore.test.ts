@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
+import * as EngineState from "../src/engine/EngineState.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
 
 // Several engines on one memory store: a producer that only submits, and workers that run.
@@ -76,5 +77,71 @@ describe("engines sharing one memory store", () => {
       assert.strictEqual(after.status, "completed")
       assert.strictEqual(after.attempt, 2)
     }))
+
+  it.scoped("whenFull wait: room made by another engine's claim lets the waiting submit go on", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore.makeMemory()
+      const submit = yield* engineOn(store, producer({ maxQueued: 1, whenFull: "wait" }))
+      yield* submit.submit(Echo, "one")
+      const waiting = yield* Effect.fork(submit.submit(Echo, "two"))
+      yield* TestClock.adjust(0)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      // a worker engine comes and claims "one": the backlog has room
+      const work = yield* engineOn(store, worker())
+      yield* TestClock.adjust(0)
+      const id = yield* Fiber.join(waiting)
+      assert.strictEqual(yield* work.await(Echo, id), "TWO")
+    }))
+
+  it.scoped("whenFull wait: room made by another engine's cancel lets the waiting submit go on", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore.makeMemory()
+      const submit = yield* engineOn(store, producer({ maxQueued: 1, whenFull: "wait" }))
+      const other = yield* engineOn(store, producer())
+      const first = yield* submit.submit(Echo, "one")
+      const waiting = yield* Effect.fork(submit.submit(Echo, "two"))
+      yield* TestClock.adjust(0)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      assert.isTrue(yield* other.cancel(first))
+      yield* TestClock.adjust(0)
+      const id = yield* Fiber.join(waiting)
+      assert.strictEqual(yield* status(store, id), "pending")
+    }))
+
+  it.scoped("whenFull wait on a shared store looks again every pollInterval", () =>
+    Effect.gen(function*() {
+      const memory = yield* TaskStore.makeMemory()
+      // shared, and without the memory store's signals: as a store of another process
+      const store: TaskStore.TaskStore = { ...memory, shared: true, onRoom: undefined, onWakeup: undefined }
+      const submit = yield* engineOn(store, producer({ maxQueued: 1, whenFull: "wait", pollInterval: "1 second" }))
+      const first = yield* submit.submit(Echo, "one")
+      const waiting = yield* Effect.fork(submit.submit(Echo, "two"))
+      yield* TestClock.adjust(0)
+      assert.strictEqual(yield* memory.cancel(first as TaskId), "cancelled")
+      yield* TestClock.adjust(0)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* status(memory, yield* Fiber.join(waiting)), "pending")
+    }))
 })
 
+describe("whenFull wait", () => {
+  it.scoped("an interrupted submit waiting for room leaves nothing behind in the engine", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore.makeMemory()
+      const submit = yield* engineOn(store, producer({ maxQueued: 1, whenFull: "wait" }))
+      const state = EngineState.ofService.get(submit)!
+      yield* submit.submit(Echo, "one")
+      const waiting = yield* Effect.forEach(["a", "b", "c", "d", "e"], (text) => Effect.fork(submit.submit(Echo, text)))
+      yield* TestClock.adjust(0)
+      assert.strictEqual(state.room.size, 5)
+      yield* Fiber.interruptAll(waiting.slice(0, 4))
+      assert.strictEqual(state.room.size, 1)
+      // the one left still gets in when room is made
+      yield* engineOn(store, worker())
+      yield* TestClock.adjust(0)
+      yield* Fiber.join(waiting[4]!)
+      assert.strictEqual(state.room.size, 0)
+      assert.strictEqual(yield* store.pendingCount, 0)
+    }))
+})

@@ -20,7 +20,8 @@
  *
  * Several engines may share one store (a producer that only submits, workers): as PostgreSQL's
  * NOTIFY does, the store tells every attached engine (`onWakeup`) of work another one made (an
- * insert, a release, a retry, a requeue).
+ * insert, a release, a retry, a requeue), and every engine waiting for room (`onRoom`) of tasks
+ * leaving the backlog, whoever claimed or cancelled them.
  *
  * @since 0.1.0
  */
@@ -128,6 +129,8 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     let pending = 0
     /** The engines attached through `onWakeup`: each is told of work the others make. */
     const listeners: Array<{ readonly owner: string | undefined; readonly wake: (at?: number) => void }> = []
+    /** The engines attached through `onRoom`. */
+    const roomListeners: Array<() => void> = []
 
     /** Tells every attached engine but `from` of work due at `at`. */
     const signalWork = (at: number, from: string | undefined): void => {
@@ -135,6 +138,12 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         const listener = listeners[i]!
         if (from === undefined || listener.owner !== from) listener.wake(at)
       }
+    }
+
+    /** A task left the backlog: waiters for room may go on. */
+    const leftBacklog = (): void => {
+      pending--
+      for (let i = 0; i < roomListeners.length; i++) roomListeners[i]!()
     }
 
     const attach = <A>(list: Array<A>, item: A): Effect.Effect<void, never, Scope.Scope> =>
@@ -296,7 +305,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       row.updatedAt = now
       row.lockedBy = owner
       row.lockedUntil = lockedUntil
-      pending--
+      leftBacklog()
       Heap.push(leases, row, lockedUntil, ++row.version)
       return row
     }
@@ -426,7 +435,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         switch (row.status) {
           case "pending":
             finish(row, "cancelled", clock.unsafeCurrentTimeMillis())
-            pending--
+            leftBacklog()
             changed(row)
             return "cancelled"
           case "processing":
@@ -541,6 +550,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       subscribe: feed.subscribe,
       wakeups: Stream.asyncScoped<void>((emit) => attach(listeners, { owner: undefined, wake: () => void emit.single() })),
       onWakeup: (wake, owner) => attach(listeners, { owner, wake }),
+      onRoom: (room) => attach(roomListeners, room),
       local: { insert: insertNow, claimOne, settle: settleLocal, get: getNow, serves }
     })
   })

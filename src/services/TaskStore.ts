@@ -241,6 +241,14 @@ export interface TaskStore {
     | ((wake: (at?: number) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>)
     | undefined
   /**
+   * Optional: calls `room` whenever tasks leave the backlog (claimed or cancelled, by any engine
+   * attached to this store), for as long as the scope lives: an engine with `maxQueued` uses it to
+   * wake its submits waiting for room. Without it an engine hears only of its own claims and
+   * cancels, and on a shared store looks again every `pollInterval`. `room` must be cheap and must
+   * not throw.
+   */
+  readonly onRoom?: ((room: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
+  /**
    * Optional: synchronous forms of `insert`, `claim`, `settle` and `get`, for a store in the
    * engine's own thread (the memory store). An engine calls them directly on its hot path: an
    * Effect per store call, and the records and arrays of the general forms, were most of what a

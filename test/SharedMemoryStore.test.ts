@@ -38,6 +38,22 @@ describe("engines sharing one memory store", () => {
       assert.strictEqual(yield* work.await(Echo, id), "HI")
     }))
 
+  it.scoped("a producer's await ends when a worker engine finishes the task", () =>
+    Effect.gen(function*() {
+      const Slow = Task.make("slow", { payload: Schema.String, success: Schema.String })
+      const store = yield* TaskStore.makeMemory()
+      yield* engineOn(store, Slow.toLayer((text) => Effect.as(Effect.sleep("1 second"), text)).pipe(
+        Layer.provideMerge(TaskEngine.layer())
+      ))
+      const submit = yield* engineOn(store, TaskEngine.layer({ definitions: [Slow] }))
+      const id = yield* submit.submit(Slow, "done")
+      const awaited = yield* Effect.fork(submit.await(Slow, id))
+      yield* TestClock.adjust(0)
+      assert.strictEqual(yield* status(store, id), "processing")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(awaited), "done")
+    }))
+
   it.scoped("a producer's delayed submit runs on the worker engine when it falls due", () =>
     Effect.gen(function*() {
       const store = yield* TaskStore.makeMemory()

@@ -338,9 +338,12 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       })
 
     // -- submit ----------------------------------------------------------------------------
-    // room made by other engines on the same store (and by this one's claims and cancels)
+    // room made and tasks ended by other engines on the same store (the memory store)
     if (settings.maxQueued !== Number.POSITIVE_INFINITY && store.onRoom !== undefined) {
       yield* store.onRoom(() => EngineState.signalRoom(state))
+    }
+    if (store.onFinished !== undefined) {
+      yield* store.onFinished((record) => EngineState.resolveWaiters(state, record), instanceId)
     }
     const waitForRoom = (name: string, whenFull: "fail" | "wait"): Effect.Effect<void, QueueFull | StoreUnavailable> => {
       if (settings.maxQueued === Number.POSITIVE_INFINITY) return Effect.void

@@ -21,7 +21,8 @@
  * Several engines may share one store (a producer that only submits, workers): as PostgreSQL's
  * NOTIFY does, the store tells every attached engine (`onWakeup`) of work another one made (an
  * insert, a release, a retry, a requeue), and every engine waiting for room (`onRoom`) of tasks
- * leaving the backlog, whoever claimed or cancelled them.
+ * leaving the backlog, whoever claimed or cancelled them, and every engine (`onFinished`) of the
+ * tasks that others ended, so that an `await` on one engine ends when another ran the task.
  *
  * @since 0.1.0
  */
@@ -131,12 +132,23 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     const listeners: Array<{ readonly owner: string | undefined; readonly wake: (at?: number) => void }> = []
     /** The engines attached through `onRoom`. */
     const roomListeners: Array<() => void> = []
+    /** The engines attached through `onFinished`. */
+    const finishListeners: Array<{ readonly owner: string | undefined; readonly finished: (record: TaskRecord) => void }> =
+      []
 
     /** Tells every attached engine but `from` of work due at `at`. */
     const signalWork = (at: number, from: string | undefined): void => {
       for (let i = 0; i < listeners.length; i++) {
         const listener = listeners[i]!
         if (from === undefined || listener.owner !== from) listener.wake(at)
+      }
+    }
+
+    /** Tells every attached engine but `from` that the row's task ended, each with a record of its own. */
+    const signalFinished = (row: Row, from: string | undefined): void => {
+      for (let i = 0; i < finishListeners.length; i++) {
+        const listener = finishListeners[i]!
+        if (from === undefined || listener.owner !== from) listener.finished(toRecord(row))
       }
     }
 
@@ -409,6 +421,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           if (listeners.length > 0) signalWork(now, owner)
           break
       }
+      if (row.status !== "pending" && finishListeners.length > 0) signalFinished(row, owner)
       return row
     }
 
@@ -437,6 +450,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
             finish(row, "cancelled", clock.unsafeCurrentTimeMillis())
             leftBacklog()
             changed(row)
+            if (finishListeners.length > 0) signalFinished(row, undefined)
             return "cancelled"
           case "processing":
             row.cancelRequested = true
@@ -551,6 +565,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       wakeups: Stream.asyncScoped<void>((emit) => attach(listeners, { owner: undefined, wake: () => void emit.single() })),
       onWakeup: (wake, owner) => attach(listeners, { owner, wake }),
       onRoom: (room) => attach(roomListeners, room),
+      onFinished: (finished, owner) => attach(finishListeners, { owner, finished }),
       local: { insert: insertNow, claimOne, settle: settleLocal, get: getNow, serves }
     })
   })

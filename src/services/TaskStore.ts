@@ -249,6 +249,16 @@ export interface TaskStore {
    */
   readonly onRoom?: ((room: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
   /**
+   * Optional: calls `finished` with the record of each task that ends (completed, failed or
+   * cancelled) in this store, but for those `owner` settled itself, for as long as the scope
+   * lives: an engine uses it so that its `await` of a task another engine ran ends (the memory
+   * store offers it; on a shared store an awaiting engine polls instead). `finished` must be cheap
+   * and must not throw.
+   */
+  readonly onFinished?:
+    | ((finished: (record: TaskRecord) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>)
+    | undefined
+  /**
    * Optional: synchronous forms of `insert`, `claim`, `settle` and `get`, for a store in the
    * engine's own thread (the memory store). An engine calls them directly on its hot path: an
    * Effect per store call, and the records and arrays of the general forms, were most of what a

@@ -104,3 +104,44 @@ describe("MemoryTaskStore records", () => {
       }
     }).pipe(Effect.provide(layerMemory)))
 })
+
+describe("MemoryTaskStore signals to the engines sharing it", () => {
+  it.scoped("onWakeup: every engine but the inserting one hears of new work, with when it falls due", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore
+      yield* TestClock.setTime(1_000)
+      const heard: Array<readonly [string, number | undefined]> = []
+      yield* store.onWakeup!((at) => void heard.push(["a", at]), "a")
+      yield* store.onWakeup!((at) => void heard.push(["b", at]), "b")
+      const signals = yield* Effect.fork(Stream.runCollect(Stream.take(store.wakeups, 1)))
+      yield* TestClock.adjust(0)
+      store.local!.insert([task("1", new Date(1_000))], "a")
+      yield* store.insert([task("2", new Date(5_000))])
+      assert.deepStrictEqual(heard, [["b", 1_000], ["a", 5_000], ["b", 5_000]])
+      assert.strictEqual(Chunk.size(yield* Fiber.join(signals)), 1)
+      // a release by one engine wakes the others
+      heard.length = 0
+      const claimed = store.local!.claimOne(["job"], "a", 5_000)!
+      store.local!.settle(claimed.id, "a", { _tag: "Released" })
+      assert.deepStrictEqual(heard, [["b", 1_000]])
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.scoped("onRoom hears of every task leaving the backlog; onFinished of the ends others made", () =>
+    Effect.gen(function*() {
+      const store = yield* TaskStore
+      let room = 0
+      const finished: Array<readonly [string, string]> = []
+      yield* store.onRoom!(() => void room++)
+      yield* store.onFinished!((record) => void finished.push(["a", record.id]), "a")
+      yield* store.onFinished!((record) => void finished.push(["b", record.id]), "b")
+      const now = new Date(0)
+      yield* store.insert([task("1", now), task("2", now), task("3", now)])
+      store.local!.claimOne(["job"], "a", 5_000)
+      yield* store.claim({ names: ["job"], limit: 1, owner: "b", leaseMillis: 5_000 })
+      yield* store.cancel("3" as TaskId)
+      assert.strictEqual(room, 3)
+      store.local!.settle("1" as TaskId, "a", { _tag: "Completed", result: 1 })
+      yield* store.settle("2" as TaskId, "b", { _tag: "Failed", error: { tag: "E", message: "e", cause: "e" } })
+      assert.deepStrictEqual(finished, [["a", "3"], ["b", "3"], ["b", "1"], ["a", "2"]])
+    }).pipe(Effect.provide(layerMemory)))
+})

@@ -26,8 +26,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option, Stream } from "effect"
 import type { Scope } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import type {
   CancelResult,
   ClaimedTask,

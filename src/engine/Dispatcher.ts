@@ -365,7 +365,8 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
  * Wakes every idle worker on each signal of new work from the store (a signal does not say how
  * many tasks came), from the first handler's registration on: an engine that only submits does
  * not listen (on PostgreSQL its LISTEN would have woken the producing process for every
- * notification, beside the workers that need it).
+ * notification, beside the workers that need it). A signal of work for later (`wake(at)` with a
+ * future `at`, from the memory store) re-arms the timer instead.
  *
  * One worker is woken at once, and the others once a claim has come back (`restAfterClaim`): ten
  * workers woken together put ten claims' worth of steps, and a second claim statement beside the
@@ -377,13 +378,19 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
  * @internal
  */
 export const listen = (engine: Engine): Effect.Effect<void> => {
-  const { state, store } = engine
-  const wake = (): void => {
+  const { clock, state, store } = engine
+  const wake = (at?: number): void => {
+    if (at !== undefined && at > clock.unsafeCurrentTimeMillis()) {
+      // work for later: the timer looks at the next runAt again
+      rearm(state)
+      return
+    }
     wakeWorkers(state, 1)
     if (state.parked.length > 0) state.restAfterClaim = true
   }
+  // once listening, one look for work that came before the listener did
   const listening = store.onWakeup !== undefined
-    ? Effect.scoped(Effect.zipRight(store.onWakeup(wake), Effect.never))
+    ? Effect.scoped(Effect.zipRight(store.onWakeup(wake, state.owner), Effect.zipRight(Effect.sync(wake), Effect.never)))
     : Stream.runForEach(store.wakeups, () => Effect.sync(wake))
   return Effect.zipRight(Deferred.await(state.serving), listening)
 }

@@ -102,7 +102,10 @@ export interface EngineState {
   readonly waiters: Map<string, Array<Deferred.Deferred<TaskRecord>>>
   /** Fibers waiting for any settlement (`drain`, shutdown) or for room in the backlog. */
   settled: Array<Deferred.Deferred<void>>
-  room: Array<Deferred.Deferred<void>>
+  /** The resume callbacks of submits waiting for room; each removes its own when interrupted. */
+  room: Set<(effect: Effect.Effect<void>) => void>
+  /** Bumped by every `signalRoom`, so a submit never parks on a stale count of the backlog. */
+  roomGeneration: number
   /** The heartbeat fiber, parked while nothing runs. */
   busy: Deferred.Deferred<void> | undefined
   /** A wake-up woke one idle worker; the others are woken when the next claim comes back. */
@@ -133,7 +136,8 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       dueWhileBusy: false,
       waiters: new Map(),
       settled: [],
-      room: [],
+      room: new Set(),
+      roomGeneration: 0,
       busy: undefined,
       restAfterClaim: false,
       serving: yield* Deferred.make<void>()
@@ -189,12 +193,32 @@ export const signalSettled = (state: EngineState): void => {
 
 /** Tells submitters waiting for room that tasks left the backlog. @internal */
 export const signalRoom = (state: EngineState): void => {
-  if (state.room.length > 0) {
+  state.roomGeneration++
+  if (state.room.size > 0) {
     const waiting = state.room
-    state.room = []
-    releaseAll(waiting)
+    state.room = new Set()
+    for (const resume of waiting) resume(Effect.void)
   }
 }
+
+/**
+ * Waits for the next `signalRoom`, at once if one came since `generation`; an interrupted wait
+ * leaves nothing behind. @internal
+ */
+export const awaitRoom = (state: EngineState, generation: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (state.roomGeneration !== generation) {
+      resume(Effect.void)
+      return
+    }
+    state.room.add(resume)
+    return Effect.sync(() => {
+      state.room.delete(resume)
+    })
+  })
+
+/** The states of engine services, for tests that look inside an engine. @internal */
+export const ofService = new WeakMap<object, EngineState>()
 
 /** Hands a terminal record to the task's awaiters. @internal */
 export const resolveWaiters = (state: EngineState, record: TaskRecord): void => {

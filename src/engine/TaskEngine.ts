@@ -356,18 +356,27 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       })
 
     // -- submit ----------------------------------------------------------------------------
+    // room made and tasks ended by other engines on the same store (the memory store)
+    if (settings.maxQueued !== Number.POSITIVE_INFINITY && store.onRoom !== undefined) {
+      yield* store.onRoom(() => EngineState.signalRoom(state))
+    }
+    if (store.onFinished !== undefined) {
+      yield* store.onFinished((record) => EngineState.resolveWaiters(state, record), instanceId)
+    }
     const waitForRoom = (name: string, whenFull: "fail" | "wait"): Effect.Effect<void, QueueFull | StoreUnavailable> => {
       if (settings.maxQueued === Number.POSITIVE_INFINITY) return Effect.void
-      const check: Effect.Effect<void, QueueFull | StoreUnavailable> = Effect.flatMap(
-        Deferred.make<void>(),
-        (room) =>
-          Effect.flatMap(store.pendingCount, (pending) => {
-            if (pending < settings.maxQueued) return Effect.void
-            if (whenFull === "fail") return Effect.fail(new QueueFull({ task: name, maxQueued: settings.maxQueued }))
-            state.room.push(room)
-            return Effect.zipRight(Deferred.await(room), check)
-          })
-      )
+      const check: Effect.Effect<void, QueueFull | StoreUnavailable> = Effect.suspend(() => {
+        // taken before the count: a room signal while the count is on its way is not missed
+        const generation = state.roomGeneration
+        return Effect.flatMap(store.pendingCount, (pending) => {
+          if (pending < settings.maxQueued) return Effect.void
+          if (whenFull === "fail") return Effect.fail(new QueueFull({ task: name, maxQueued: settings.maxQueued }))
+          const room = EngineState.awaitRoom(state, generation)
+          // a shared store's other processes make room unseen: look again every pollInterval
+          const wait = store.shared ? Effect.raceFirst(room, Effect.sleep(Duration.millis(settings.pollMillis))) : room
+          return Effect.zipRight(wait, check)
+        })
+      })
       return check
     }
 
@@ -444,8 +453,8 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
         const stored = local === undefined
           ? StoreRetry.brieflyThen(store.insert(tasks), inserted)
           : settings.maxQueued === Number.POSITIVE_INFINITY
-          ? inserted(local.insert(tasks))
-          : Effect.suspend(() => inserted(local.insert(tasks)))
+          ? inserted(local.insert(tasks, instanceId))
+          : Effect.suspend(() => inserted(local.insert(tasks, instanceId)))
         return settings.maxQueued === Number.POSITIVE_INFINITY
           ? stored
           : Effect.zipRight(waitForRoom(definition.name, options.whenFull ?? settings.whenFull), stored)
@@ -641,6 +650,7 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
       register
     })
     serviceContext = Context.add(workerContext, TaskEngine, service)
+    EngineState.ofService.set(service, state)
 
     // -- fibers ----------------------------------------------------------------------------
     for (let i = 0; i < settings.maxConcurrent; i++) {

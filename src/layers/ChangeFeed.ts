@@ -1,6 +1,8 @@
 /**
  * The record-change feed a store keeps for `subscribe`: a `PubSub` of records with a count of live
  * subscribers, so that a store with none skips building and offering records on its hot path.
+ * Each subscriber gets its own copy of a record's `Date`s: one that calls `setTime` on a record it
+ * was given changes no other subscriber's record, nor the one the store's caller got.
  *
  * @since 0.1.0
  * @internal
@@ -19,6 +21,19 @@ export interface ChangeFeed {
   readonly subscribe: Effect.Effect<Stream.Stream<TaskRecord>, never, Scope.Scope>
 }
 
+const copyDate = (date: Date | null): Date | null => (date === null ? null : new Date(date.getTime()))
+
+/** A record with Dates of its own (a `Date` cannot be frozen: `setTime` ignores `Object.freeze`). */
+const ownDates = (record: TaskRecord): TaskRecord => ({
+  ...record,
+  runAt: new Date(record.runAt.getTime()),
+  createdAt: new Date(record.createdAt.getTime()),
+  startedAt: copyDate(record.startedAt),
+  finishedAt: copyDate(record.finishedAt),
+  updatedAt: new Date(record.updatedAt.getTime()),
+  lockedUntil: copyDate(record.lockedUntil)
+})
+
 /** @internal */
 export const make: Effect.Effect<ChangeFeed> = Effect.map(PubSub.unbounded<TaskRecord>(), (pubsub) => {
   let subscribers = 0
@@ -30,7 +45,7 @@ export const make: Effect.Effect<ChangeFeed> = Effect.map(PubSub.unbounded<TaskR
     subscribe: Effect.gen(function*() {
       const dequeue = yield* PubSub.subscribe(pubsub)
       yield* Effect.acquireRelease(Effect.sync(() => subscribers++), () => Effect.sync(() => subscribers--))
-      return Stream.fromQueue(dequeue)
+      return Stream.map(Stream.fromQueue(dequeue), ownDates)
     })
   }
 })

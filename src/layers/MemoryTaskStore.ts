@@ -18,8 +18,15 @@
  * moved back to `ready` and claimed again. Heap entries are never removed in place: an entry whose
  * version no longer matches its row's is stale and is skipped when it reaches the top.
  *
+ * Several engines may share one store (a producer that only submits, workers): as PostgreSQL's
+ * NOTIFY does, the store tells every attached engine (`onWakeup`) of work another one made (an
+ * insert, a release, a retry, a requeue), and every engine waiting for room (`onRoom`) of tasks
+ * leaving the backlog, whoever claimed or cancelled them, and every engine (`onFinished`) of the
+ * tasks that others ended, so that an `await` on one engine ends when another ran the task.
+ *
  * @since 0.1.0
  */
+import type { Scope } from "effect"
 import { Effect, Layer, Option, Stream } from "effect"
 import type {
   CancelResult,
@@ -121,6 +128,42 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     const leases = Heap.make<Row>(bySeq)
     let seq = 0
     let pending = 0
+    /** The engines attached through `onWakeup`: each is told of work the others make. */
+    const listeners: Array<{ readonly owner: string | undefined; readonly wake: (at?: number) => void }> = []
+    /** The engines attached through `onRoom`. */
+    const roomListeners: Array<() => void> = []
+    /** The engines attached through `onFinished`. */
+    const finishListeners: Array<{ readonly owner: string | undefined; readonly finished: (record: TaskRecord) => void }> =
+      []
+
+    /** Tells every attached engine but `from` of work due at `at`. */
+    const signalWork = (at: number, from: string | undefined): void => {
+      for (let i = 0; i < listeners.length; i++) {
+        const listener = listeners[i]!
+        if (from === undefined || listener.owner !== from) listener.wake(at)
+      }
+    }
+
+    /** Tells every attached engine but `from` that the row's task ended, each with a record of its own. */
+    const signalFinished = (row: Row, from: string | undefined): void => {
+      for (let i = 0; i < finishListeners.length; i++) {
+        const listener = finishListeners[i]!
+        if (from === undefined || listener.owner !== from) listener.finished(toRecord(row))
+      }
+    }
+
+    /** A task left the backlog: waiters for room may go on. */
+    const leftBacklog = (): void => {
+      pending--
+      for (let i = 0; i < roomListeners.length; i++) roomListeners[i]!()
+    }
+
+    const attach = <A>(list: Array<A>, item: A): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(Effect.sync(() => void list.push(item)), () =>
+        Effect.sync(() => {
+          const i = list.indexOf(item)
+          if (i >= 0) list.splice(i, 1)
+        }))
 
     const queuesOf = (name: string): Queues => {
       let q = queues.get(name)
@@ -201,9 +244,10 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       return undefined
     }
 
-    const insertNow = (tasks: ReadonlyArray<NewTask>): ReadonlyArray<InsertResult> => {
+    const insertNow = (tasks: ReadonlyArray<NewTask>, owner?: string): ReadonlyArray<InsertResult> => {
       const now = clock.unsafeCurrentTimeMillis()
       const results: Array<InsertResult> = []
+      let due = Number.POSITIVE_INFINITY
       for (const task of tasks) {
         if (task.idempotencyKey !== null) {
           const existing = idempotency.get(task.idempotencyKey)
@@ -239,8 +283,10 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         pending++
         enqueue(row, now)
         changed(row)
+        if (row.runAt < due) due = row.runAt
         results.push({ id: task.id, inserted: true })
       }
+      if (due !== Number.POSITIVE_INFINITY && listeners.length > 0) signalWork(due, owner)
       return results
     }
 
@@ -271,7 +317,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       row.updatedAt = now
       row.lockedBy = owner
       row.lockedUntil = lockedUntil
-      pending--
+      leftBacklog()
       Heap.push(leases, row, lockedUntil, ++row.version)
       return row
     }
@@ -368,11 +414,14 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         case "Retry":
           row.error = settlement.error
           toPending(row, settlement.runAt.getTime(), now)
+          if (listeners.length > 0) signalWork(row.runAt, owner)
           break
         case "Released":
           toPending(row, now, now)
+          if (listeners.length > 0) signalWork(now, owner)
           break
       }
+      if (row.status !== "pending" && finishListeners.length > 0) signalFinished(row, owner)
       return row
     }
 
@@ -399,8 +448,9 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         switch (row.status) {
           case "pending":
             finish(row, "cancelled", clock.unsafeCurrentTimeMillis())
-            pending--
+            leftBacklog()
             changed(row)
+            if (finishListeners.length > 0) signalFinished(row, undefined)
             return "cancelled"
           case "processing":
             row.cancelRequested = true
@@ -425,6 +475,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         row.finishedAt = -1
         toPending(row, now, now)
         changed(row)
+        if (listeners.length > 0) signalWork(now, undefined)
         return "requeued"
       })
 
@@ -511,7 +562,10 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       nextRunAt,
       pendingCount: Effect.sync(() => pending),
       subscribe: feed.subscribe,
-      wakeups: Stream.never,
+      wakeups: Stream.asyncScoped<void>((emit) => attach(listeners, { owner: undefined, wake: () => void emit.single() })),
+      onWakeup: (wake, owner) => attach(listeners, { owner, wake }),
+      onRoom: (room) => attach(roomListeners, room),
+      onFinished: (finished, owner) => attach(finishListeners, { owner, finished }),
       local: { insert: insertNow, claimOne, settle: settleLocal, get: getNow, serves }
     })
   })

@@ -114,8 +114,11 @@ export interface ClaimedTask {
  * @category models
  */
 export interface LocalTaskStore {
-  /** `insert`, now. */
-  readonly insert: (tasks: ReadonlyArray<NewTask>) => ReadonlyArray<InsertResult>
+  /**
+   * `insert`, now. `owner`: the inserting engine's instance id, so that the store's `onWakeup` does
+   * not call that engine back for work it knows of already.
+   */
+  readonly insert: (tasks: ReadonlyArray<NewTask>, owner?: string) => ReadonlyArray<InsertResult>
   /**
    * `claim` with a `limit` of 1, now: the claimed task, or `undefined` when none is runnable. Its
    * whole record is not built (`get` gives it): dates and all, it was a tenth of a no-op task.
@@ -229,9 +232,32 @@ export interface TaskStore {
   /**
    * Optional: the signals of `wakeups` as calls of `wake`, for as long as the scope lives. An
    * engine uses it when offered: a Stream in between cost an idle engine 0.1 ms ahead of each
-   * claim (PostgreSQL). `wake` must be cheap and must not throw.
+   * claim (PostgreSQL). `wake` must be cheap and must not throw. `wake(at)` says the new work falls
+   * due at `at` (epoch milliseconds; absent: now). `owner` is the listening engine's instance id:
+   * a store that knows which engine made a change (the memory store: every engine attached to it
+   * is woken for every other's inserts, releases and retries) need not wake that engine for it.
    */
-  readonly onWakeup?: ((wake: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
+  readonly onWakeup?:
+    | ((wake: (at?: number) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>)
+    | undefined
+  /**
+   * Optional: calls `room` whenever tasks leave the backlog (claimed or cancelled, by any engine
+   * attached to this store), for as long as the scope lives: an engine with `maxQueued` uses it to
+   * wake its submits waiting for room. Without it an engine hears only of its own claims and
+   * cancels, and on a shared store looks again every `pollInterval`. `room` must be cheap and must
+   * not throw.
+   */
+  readonly onRoom?: ((room: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
+  /**
+   * Optional: calls `finished` with the record of each task that ends (completed, failed or
+   * cancelled) in this store, but for those `owner` settled itself, for as long as the scope
+   * lives: an engine uses it so that its `await` of a task another engine ran ends (the memory
+   * store offers it; on a shared store an awaiting engine polls instead). `finished` must be cheap
+   * and must not throw.
+   */
+  readonly onFinished?:
+    | ((finished: (record: TaskRecord) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>)
+    | undefined
   /**
    * Optional: synchronous forms of `insert`, `claim`, `settle` and `get`, for a store in the
    * engine's own thread (the memory store). An engine calls them directly on its hot path: an

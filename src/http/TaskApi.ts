@@ -176,11 +176,13 @@ const retry = HttpApiEndpoint.post("retry", "/tasks/:id/retry")
 const events = HttpApiEndpoint.get("events", "/tasks/:id/events")
   .setPath(IdPath)
   .addSuccess(HttpApiSchema.Text({ contentType: "text/event-stream" }))
+  .addSuccess(HttpApiSchema.NoContent)
   .addError(TaskNotFound, { status: 404 })
   .annotate(OpenApi.Summary, "Server-sent events of a task's record changes")
   .annotate(
     OpenApi.Description,
-    "An `event: record` with the encoded record now and at each change, then `event: end` once the task is terminal."
+    "An `event: record` with the encoded record now and at each change, then `event: end` once the task is terminal. " +
+      "A task that is already terminal answers 204 with no body, so that an `EventSource` reconnecting after `end` stops."
   )
 
 const allEvents = HttpApiEndpoint.get("allEvents", "/events")

@@ -18,6 +18,7 @@ import { Duration, Effect, Layer, Option } from "effect"
 import { TaskEngine } from "../engine/TaskEngine.js"
 import type { SubmitOptions } from "../engine/TaskEngine.js"
 import { TaskNotFound } from "../services/TaskError.js"
+import { isTerminal } from "../services/TaskRecord.js"
 import * as BearerAuth from "./BearerAuth.js"
 import * as Dashboard from "./Dashboard.js"
 import * as KeepAlive from "./KeepAlive.js"
@@ -103,10 +104,13 @@ const tasksLive = (options: Options) =>
           Effect.flatMap(engine.retry(path.id), (retried) =>
             Effect.zipRight(retried ? keepAlive : Effect.void, Effect.succeed({ id: path.id, retried }))))
         .handleRaw("events", ({ path }) =>
-          Effect.flatMap(engine.get(path.id), (record) =>
-            Option.isNone(record)
-              ? notFound(path.id)
-              : Effect.succeed(eventStream(ServerSentEvents.fromRecords(engine.watch(path.id), sse)))))
+          Effect.flatMap(engine.get(path.id), (record) => {
+            if (Option.isNone(record)) return notFound(path.id)
+            // a stream of a finished task would only say `end`, and an EventSource reconnects
+            // after every end of stream: 204 is what makes it stop (the HTML spec's rule)
+            if (isTerminal(record.value.status)) return Effect.succeed(HttpServerResponse.empty({ status: 204 }))
+            return Effect.succeed(eventStream(ServerSentEvents.fromRecords(engine.watch(path.id), sse)))
+          }))
         .handleRaw("allEvents", () => Effect.succeed(eventStream(ServerSentEvents.fromRecords(engine.changes, sse))))
     }))
 

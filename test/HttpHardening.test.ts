@@ -4,11 +4,14 @@
  * JSON, never empty and never a whole echo of a bad value.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { createHash } from "node:crypto"
+import { HttpServer } from "@effect/platform"
 import { Deferred, Effect, Layer, Option, Schedule, Schema } from "effect"
+import * as NodeServer from "../src/http/NodeServer.js"
 import { Task, TaskEngine, TaskStore, WebHandler } from "../src/index.js"
 import { TaskRecord } from "../src/services/TaskRecord.js"
 import type { Handler } from "./support/http.js"
-import { call, events, open } from "./support/http.js"
+import { call, events, open, Tagged } from "./support/http.js"
 
 const RecordJson = Schema.encodedSchema(TaskRecord)
 
@@ -18,6 +21,10 @@ const Echo = Task.make("echo", {
   retry: Schedule.stop
 })
 const EchoLive = Echo.toLayer(({ text }) => Effect.succeed(text.toUpperCase()))
+
+/** No payload, nothing to do. */
+const Noop = Task.make("noop", { retry: Schedule.stop })
+const NoopLive = Noop.toLayer(() => Effect.void)
 
 /** Waits for the test to open its gate. */
 const Gated = Task.make("gated", { retry: Schedule.stop })
@@ -32,7 +39,7 @@ interface Fixture {
 const withEngine = <A, E>(body: (fixture: Fixture) => Effect.Effect<A, E, import("effect").Scope.Scope>) =>
   Effect.gen(function*() {
     const gate = yield* Deferred.make<void>()
-    const layer = Layer.mergeAll(EchoLive, gatedLive(gate)).pipe(
+    const layer = Layer.mergeAll(EchoLive, NoopLive, gatedLive(gate)).pipe(
       Layer.provideMerge(TaskEngine.layer({})),
       Layer.provide(TaskStore.layerMemory)
     )
@@ -99,5 +106,125 @@ describe("server-sent events end for real", () => {
         assert.isFalse(stream.ended())
         yield* stream.close
         assert.isTrue(Option.isSome(yield* engine.get(id)))
+      })))
+})
+
+describe("cross-site requests", () => {
+  it.scoped("a body must be declared application/json (or +json): anything else is 415 and nothing is stored", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const body = JSON.stringify({ text: "hi" })
+        for (const contentType of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+          const reply = yield* call(api, "POST", "/tasks/echo", { rawBody: body, headers: { "content-type": contentType } })
+          assert.strictEqual(reply.status, 415, contentType)
+          assert.deepStrictEqual(reply.json, { _tag: "UnsupportedMediaType", contentType })
+        }
+        // a web Request with a string body and no type is text/plain; a raw stream has none at all
+        const untyped = yield* call(api, "POST", "/tasks/echo", {
+          rawBody: new Blob([body]).stream()
+        })
+        assert.strictEqual(untyped.status, 415)
+        assert.deepStrictEqual(untyped.json, { _tag: "UnsupportedMediaType", contentType: "" })
+        assert.strictEqual((yield* engine.list()).length, 0)
+        for (const contentType of ["application/json", "Application/JSON; charset=utf-8", "application/vnd.api+json"]) {
+          const reply = yield* call(api, "POST", "/tasks/echo", { rawBody: body, headers: { "content-type": contentType } })
+          assert.strictEqual(reply.status, 202, contentType)
+        }
+        // no body, no type needed (a task without payload)
+        assert.strictEqual((yield* call(api, "POST", "/tasks/noop", { headers: { "content-type": "text/plain" } })).status, 202)
+      })))
+
+  it.scoped("a page of another site is refused with 403 (Sec-Fetch-Site or a foreign Origin); same-origin and non-browsers pass", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const submit = (headers: Record<string, string>) =>
+          call(api, "POST", "/tasks/echo", { body: { text: "x" }, headers: { ...json, ...headers } })
+        const refused = [
+          { "sec-fetch-site": "cross-site" },
+          { "sec-fetch-site": "cross-site", origin: "http://127.0.0.1" },
+          { origin: "http://evil.example" },
+          { origin: "http://127.0.0.1:8080" },
+          { origin: "null" },
+          { "sec-fetch-site": "same-site", origin: "http://sub.127.0.0.1" }
+        ]
+        for (const headers of refused) {
+          const reply = yield* submit(headers)
+          assert.strictEqual(reply.status, 403, JSON.stringify(headers))
+          assert.strictEqual(reply.as(Tagged)._tag, "CrossSiteRequest")
+        }
+        assert.strictEqual((yield* engine.list()).length, 0)
+        // reading is refused too: an EventSource or fetch of another site gets nothing
+        const read = yield* call(api, "GET", "/tasks", { headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "cors" } })
+        assert.strictEqual(read.status, 403)
+        assert.strictEqual((yield* call(api, "GET", "/events", { headers: { origin: "http://evil.example" } })).status, 403)
+        for (const headers of [{}, { "sec-fetch-site": "same-origin", origin: "http://127.0.0.1" }, { "sec-fetch-site": "none" }]) {
+          assert.strictEqual((yield* submit(headers)).status, 202, JSON.stringify(headers))
+        }
+        // a link from another site to the dashboard is a navigation: it opens
+        const link = yield* call(api, "GET", "/", { headers: { "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" } })
+        assert.strictEqual(link.status, 200)
+        const posted = yield* call(api, "POST", "/tasks/echo", {
+          body: { text: "x" },
+          headers: { ...json, "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" }
+        })
+        assert.strictEqual(posted.status, 403)
+      })))
+
+  it.scoped("allowedOrigins lets those origins through with CORS headers (preflight answered); crossSite \"allow\" turns the check off", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine, { allowedOrigins: ["https://app.example.com/"] })
+        const headers = { ...json, "sec-fetch-site": "cross-site", origin: "https://app.example.com" }
+        const preflight = yield* call(api, "OPTIONS", "/tasks/echo", {
+          headers: { ...headers, "access-control-request-method": "POST", "access-control-request-headers": "content-type" }
+        })
+        assert.strictEqual(preflight.status, 204)
+        assert.strictEqual(preflight.headers.get("access-control-allow-origin"), "https://app.example.com")
+        assert.include(preflight.headers.get("access-control-allow-headers") ?? "", "content-type")
+        const allowed = yield* call(api, "POST", "/tasks/echo", { body: { text: "x" }, headers })
+        assert.strictEqual(allowed.status, 202)
+        assert.strictEqual(allowed.headers.get("access-control-allow-origin"), "https://app.example.com")
+        const other = yield* call(api, "POST", "/tasks/echo", { body: { text: "x" }, headers: { ...headers, origin: "https://evil.example" } })
+        assert.strictEqual(other.status, 403)
+        const open = yield* serve(engine, { crossSite: "allow" })
+        const anyone = yield* call(open, "POST", "/tasks/echo", { body: { text: "x" }, headers: { ...headers, origin: "https://evil.example" } })
+        assert.strictEqual(anyone.status, 202)
+      })))
+
+  it.scoped("on the Node server the Origin is compared with the Host header", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const server = yield* Layer.build(
+          NodeServer.layer({ port: 0 }).pipe(Layer.provide(Layer.succeed(TaskEngine.TaskEngine, engine)))
+        )
+        const httpServer = yield* Effect.provide(HttpServer.HttpServer, server)
+        const port = httpServer.address._tag === "TcpAddress" ? httpServer.address.port : 0
+        const base = `http://127.0.0.1:${port}`
+        const post = (origin: string) =>
+          Effect.promise(() =>
+            fetch(`${base}/tasks/echo`, { method: "POST", headers: { ...json, origin }, body: JSON.stringify({ text: "n" }) })
+              .then((r) => r.status)
+          )
+        assert.strictEqual(yield* post(base), 202)
+        assert.strictEqual(yield* post(`http://localhost:${port}`), 403)
+      })))
+})
+
+describe("the dashboard's Content-Security-Policy", () => {
+  it.scoped("allows its one inline script by hash, with no 'unsafe-inline' for scripts", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const page = yield* call(api, "GET", "/")
+        const policy = page.headers.get("content-security-policy") ?? ""
+        const scriptSrc = policy.split(";").map((d) => d.trim()).find((d) => d.startsWith("script-src")) ?? ""
+        assert.notInclude(scriptSrc, "unsafe-inline")
+        const scripts = [...page.text.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!)
+        assert.strictEqual(scripts.length, 1)
+        const digest = createHash("sha256").update(scripts[0]!, "utf8").digest("base64")
+        assert.strictEqual(scriptSrc, `script-src 'sha256-${digest}'`)
+        assert.notMatch(page.text, /\son[a-z]+=/i)
       })))
 })

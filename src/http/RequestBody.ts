@@ -7,7 +7,7 @@
  */
 import type { HttpServerRequest } from "@effect/platform"
 import { Chunk, Effect, Stream } from "effect"
-import { MalformedBody, PayloadTooLarge } from "./HttpError.js"
+import { MalformedBody, PayloadTooLarge, UnsupportedMediaType } from "./HttpError.js"
 
 /**
  * The default limit of a request body: 1 MiB.
@@ -71,7 +71,21 @@ export const bytes = (
 }
 
 /**
- * The body parsed as JSON (`undefined` when empty), under the size limit.
+ * Whether a `Content-Type` declares JSON: `application/json` or a `+json` type, any parameters.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const isJsonContentType = (contentType: string | undefined): boolean => {
+  if (contentType === undefined) return false
+  const media = contentType.split(";")[0]!.trim().toLowerCase()
+  return media === "application/json" || (media.startsWith("application/") && media.endsWith("+json"))
+}
+
+/**
+ * The body parsed as JSON (`undefined` when empty), under the size limit. A body that is not
+ * declared `application/json` fails with `UnsupportedMediaType` (a page on another site can send
+ * `text/plain` or a form without the browser's consent; JSON it cannot).
  *
  * @since 0.1.0
  * @category reading
@@ -79,9 +93,13 @@ export const bytes = (
 export const json = (
   request: HttpServerRequest.HttpServerRequest,
   maxBytes: number
-): Effect.Effect<unknown, PayloadTooLarge | MalformedBody> =>
-  Effect.flatMap(bytes(request, maxBytes), (body) => {
+): Effect.Effect<unknown, PayloadTooLarge | MalformedBody | UnsupportedMediaType> =>
+  Effect.flatMap(bytes(request, maxBytes), (body): Effect.Effect<unknown, MalformedBody | UnsupportedMediaType> => {
     if (body.length === 0) return Effect.void
+    const contentType = request.headers["content-type"]
+    if (!isJsonContentType(contentType)) {
+      return Effect.fail(new UnsupportedMediaType({ contentType: (contentType ?? "").slice(0, 100) }))
+    }
     return Effect.try({
       try: (): unknown => JSON.parse(decoder.decode(body)),
       catch: (error) => new MalformedBody({ reason: error instanceof Error ? error.message : String(error) })

@@ -19,7 +19,7 @@ import {
 } from "../services/TaskError.js"
 import { TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import { Authorization } from "./BearerAuth.js"
-import { MalformedBody, PayloadTooLarge } from "./HttpError.js"
+import { CrossSiteRequest, MalformedBody, PayloadTooLarge, UnsupportedMediaType } from "./HttpError.js"
 
 /**
  * The answer to an accepted submit (HTTP 202): the new task's id.
@@ -131,6 +131,7 @@ const submit = HttpApiEndpoint.post("submit", "/tasks/:name")
   .addError(UnknownTask, { status: 404 })
   .addError(DuplicateTask, { status: 409 })
   .addError(PayloadTooLarge)
+  .addError(UnsupportedMediaType)
   .addError(QueueFull, { status: 429 })
   .addError(EngineClosed, { status: 503 })
   .annotate(OpenApi.Summary, "Submit a task")
@@ -249,6 +250,7 @@ export class TaskApi extends HttpApi.make("effect-tasks")
   .add(TasksGroup)
   .add(MetricsGroup)
   .add(DashboardGroup)
+  .addError(CrossSiteRequest)
   .annotate(OpenApi.Title, "effect-tasks")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(

@@ -12,15 +12,16 @@
  * @since 0.1.0
  */
 import type { HttpApi } from "@effect/platform"
-import { HttpApiBuilder, HttpApp, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, HttpApp, HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { Redacted } from "effect"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Cause, Duration, Effect, Layer, Option } from "effect"
 import { TaskEngine } from "../engine/TaskEngine.js"
 import type { SubmitOptions } from "../engine/TaskEngine.js"
 import { TaskNotFound } from "../services/TaskError.js"
 import { isTerminal } from "../services/TaskRecord.js"
 import * as BearerAuth from "./BearerAuth.js"
 import * as Dashboard from "./Dashboard.js"
+import { CrossSiteRequest } from "./HttpError.js"
 import * as KeepAlive from "./KeepAlive.js"
 import * as Prometheus from "./Prometheus.js"
 import * as RequestBody from "./RequestBody.js"
@@ -47,6 +48,18 @@ export interface Options {
   readonly keepAlive?: KeepAlive.Until | false | undefined
   /** Serve the dashboard at `/` [true]. */
   readonly dashboard?: boolean | undefined
+  /**
+   * Browser requests made by a page of another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+   * whose host is not the request's `Host`): `"refuse"` answers them 403 `CrossSiteRequest`;
+   * `"allow"` lets every one through (a gateway in front decides) ["refuse"]. Navigations (a
+   * link to the dashboard) always pass.
+   */
+  readonly crossSite?: "refuse" | "allow" | undefined
+  /**
+   * Origins whose pages may call the API (`"https://app.example.com"`): they pass the cross-site
+   * check and get CORS headers; preflight requests are answered [none].
+   */
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
 }
 
 const notFound = (id: string) => Effect.fail(new TaskNotFound({ id }))
@@ -132,10 +145,203 @@ const dashboardLive = (enabled: boolean) =>
           contentType: "text/html; charset=utf-8",
           headers: { "content-security-policy": Dashboard.contentSecurityPolicy, "cache-control": "no-store" }
         }))
-        : Effect.succeed(HttpServerResponse.empty({ status: 404 }))))
+        : Effect.succeed(notFoundResponse("The dashboard is turned off (dashboard: false)"))))
+
+// -- the edges: cross-site requests, unknown routes, wrong methods, failures ------------------
+
+/** How much of a value an error body repeats: a bad value is named, never sent back whole. */
+export const maxEcho = 200
+
+const clip = (text: string): string => (text.length <= maxEcho ? text : `${text.slice(0, maxEcho)}…`)
+
+const errorBody = (status: number, tag: string, message: string, headers?: Record<string, string>) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, message: clip(message) }, { status, headers })
+
+const notFoundResponse = (message: string) => errorBody(404, "NotFound", message)
+
+const originHost = (origin: string): URL | undefined => {
+  try {
+    return new URL(origin)
+  } catch {
+    return undefined
+  }
+}
+
+const hostsOf = (request: HttpServerRequest.HttpServerRequest, protocol: string): ReadonlyArray<string> => {
+  const hosts: Array<string> = []
+  const add = (host: string | undefined) => {
+    if (host === undefined || host === "") return
+    try {
+      hosts.push(new URL(`${protocol}//${host.split(",")[0]!.trim()}`).host)
+    } catch {
+      // not a host
+    }
+  }
+  add(request.headers["host"])
+  add(request.headers["x-forwarded-host"])
+  // a web handler's request URL is absolute (the platform has no Host header to read then)
+  const absolute = originHost(request.originalUrl)
+  if (absolute !== undefined) hosts.push(absolute.host)
+  return hosts
+}
 
 /**
- * Headers every answer gets: `WWW-Authenticate` on a 401, `X-Content-Type-Options: nosniff`.
+ * Why a request is refused as cross-site, or `undefined` when it may pass: a navigation (GET or
+ * HEAD with `Sec-Fetch-Mode: navigate`) passes, so does an `Origin` in `allowedOrigins`;
+ * `Sec-Fetch-Site: cross-site` or an `Origin` of another host is refused. A request without these
+ * headers (curl, a server) is not a browser's and passes.
+ *
+ * @since 0.1.0
+ * @category edges
+ */
+export const crossSiteReason = (
+  request: HttpServerRequest.HttpServerRequest,
+  allowedOrigins: ReadonlySet<string>
+): string | undefined => {
+  const origin = request.headers["origin"]
+  const parsed = origin === undefined ? undefined : originHost(origin)
+  if (parsed !== undefined && allowedOrigins.has(parsed.origin)) return undefined
+  const method = request.method
+  if ((method === "GET" || method === "HEAD") && request.headers["sec-fetch-mode"] === "navigate") return undefined
+  if (request.headers["sec-fetch-site"] === "cross-site") return "Sec-Fetch-Site: cross-site"
+  if (origin === undefined) return undefined
+  if (parsed === undefined || parsed.origin === "null") return "Origin: null"
+  if (!hostsOf(request, parsed.protocol).includes(parsed.host)) return "the Origin's host is not this server's Host"
+  return undefined
+}
+
+const normalizeOrigin = (origin: string): string => originHost(origin)?.origin ?? origin
+
+interface Route {
+  readonly method: string
+  readonly pattern: RegExp
+}
+
+const routes: ReadonlyArray<Route> = (() => {
+  const out: Array<Route> = [{ method: "GET", pattern: /^\/openapi\.json$/ }]
+  for (const group of Object.values(TaskApi.groups)) {
+    for (const endpoint of Object.values(group.endpoints)) {
+      const source = endpoint.path.split("/").map((part: string) =>
+        part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+      ).join("/")
+      out.push({ method: endpoint.method, pattern: new RegExp(`^${source}$`) })
+    }
+  }
+  return out
+})()
+
+/**
+ * The methods the API answers on a path, for the `Allow` header of a 405 (empty: no such path).
+ *
+ * @since 0.1.0
+ * @category edges
+ */
+export const allowedMethods = (path: string): ReadonlyArray<string> => {
+  const methods = new Set<string>()
+  for (const route of routes) if (route.pattern.test(path)) methods.add(route.method)
+  return Array.from(methods).sort()
+}
+
+const pathOf = (request: HttpServerRequest.HttpServerRequest): string => {
+  const url = request.url
+  const start = url.startsWith("/") ? 0 : Math.max(0, url.indexOf("/", url.indexOf("//") + 2))
+  const end = url.indexOf("?", start)
+  return url.slice(start, end === -1 ? undefined : end) || "/"
+}
+
+const routeNotFound = (request: HttpServerRequest.HttpServerRequest) => {
+  const path = pathOf(request)
+  const methods = allowedMethods(path)
+  if (methods.length === 0 || methods.includes(request.method)) {
+    return notFoundResponse(`No route for ${request.method} ${path}`)
+  }
+  return errorBody(405, "MethodNotAllowed", `${path} answers ${methods.join(", ")}, not ${request.method}`, {
+    allow: methods.join(", ")
+  })
+}
+
+const isRouteNotFound = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "RouteNotFound"
+
+/**
+ * A failure no one answered (a defect, an error the API cannot encode): logged with the request,
+ * answered 500 with a JSON body, never an empty one.
+ */
+const internalError = (request: HttpServerRequest.HttpServerRequest, cause: Cause.Cause<unknown>) =>
+  Effect.as(
+    Effect.logError(`${request.method} ${clip(pathOf(request))} failed`, cause),
+    errorBody(500, "InternalServerError", "The server failed on this request; the failure is logged")
+  )
+
+/** Whether the platform must see the cause as it is: an interruption, or a response sent as a defect. */
+const passThrough = (cause: Cause.Cause<unknown>): boolean =>
+  Cause.isInterruptedOnly(cause) ||
+  Cause.isFailType(cause) ||
+  Option.exists(Cause.dieOption(cause), HttpServerResponse.isServerResponse)
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const clipStrings = (value: unknown, depth: number): unknown => {
+  if (typeof value === "string") return clip(value)
+  if (depth > 8 || typeof value !== "object" || value === null) return value
+  if (Array.isArray(value)) return value.map((item) => clipStrings(item, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(value)) out[key] = clipStrings(item, depth + 1)
+  return out
+}
+
+/** An error answer repeats at most `maxEcho` characters of any value (1 MB in is not 1 MB out). */
+const clipErrorBody = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
+  const body = response.body
+  if (response.status < 400 || body._tag !== "Uint8Array" || body.body.length <= maxEcho) return response
+  if (!(body.contentType.includes("json"))) return response
+  try {
+    const clipped = JSON.stringify(clipStrings(JSON.parse(decoder.decode(body.body)), 0))
+    return HttpServerResponse.uint8Array(encoder.encode(clipped), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+      cookies: response.cookies,
+      contentType: body.contentType
+    })
+  } catch {
+    return response
+  }
+}
+
+const edges = (options: Options) => {
+  const allowed = new Set((options.allowedOrigins ?? []).map(normalizeOrigin))
+  const refuse = options.crossSite !== "allow"
+  const cors = allowed.size === 0 ? undefined : HttpMiddleware.cors({
+    allowedOrigins: Array.from(allowed),
+    allowedMethods: ["GET", "POST"],
+    allowedHeaders: ["authorization", "content-type", "idempotency-key", "last-event-id"],
+    maxAge: 600
+  })
+  return HttpApiBuilder.middleware(TaskApi, (app) => {
+    const inner = cors === undefined ? app : cors(app)
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const reason = refuse ? crossSiteReason(request, allowed) : undefined
+      if (reason !== undefined) {
+        return Effect.fail(new CrossSiteRequest({ origin: clip(request.headers["origin"] ?? ""), reason }))
+      }
+      return Effect.zipRight(
+        HttpApp.appendPreResponseHandler((_request, response) => Effect.succeed(clipErrorBody(response))),
+        Effect.catchAllCause(inner, (cause) => {
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure) && isRouteNotFound(failure.value)) return Effect.succeed(routeNotFound(request))
+          if (passThrough(cause)) return Effect.failCause(cause)
+          return internalError(request, cause)
+        })
+      )
+    })
+  })
+}
+
+/**
+ * Headers every answer gets: `WWW-Authenticate` on a 401, `X-Content-Type-Options: nosniff`; and
+ * a failure nothing else answered is logged and answered 500 with a JSON body.
  *
  * @since 0.1.0
  * @category middleware
@@ -154,7 +360,10 @@ export const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E,
           : HttpServerResponse.setHeader(response, "x-content-type-options", "nosniff")
       )
     ),
-    app
+    Effect.catchAllCause(app, (cause) =>
+      Cause.isInterruptedOnly(cause) || Option.exists(Cause.dieOption(cause), HttpServerResponse.isServerResponse)
+        ? Effect.failCause(cause)
+        : Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => internalError(request, cause)))
   )
 
 /**
@@ -169,5 +378,8 @@ export const layer = (options: Options = {}): Layer.Layer<HttpApi.Api, never, Ta
     Layer.provide(tasksLive(options)),
     Layer.provide(metricsLive),
     Layer.provide(dashboardLive(options.dashboard ?? true)),
-    Layer.provide(BearerAuth.layer(options.token))
+    Layer.provide(BearerAuth.layer(options.token)),
+    Layer.provide(edges(options)),
+    // path parameters as long as a task name may be (and longer, answered by the handlers)
+    Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 1000 }))
   )

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { createHash } from "node:crypto"
 import { HttpServer } from "@effect/platform"
-import { Deferred, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Cause, Deferred, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
 import * as NodeServer from "../src/http/NodeServer.js"
 import { Task, TaskEngine, TaskStore, WebHandler } from "../src/index.js"
 import { TaskRecord } from "../src/services/TaskRecord.js"
@@ -193,7 +193,7 @@ describe("cross-site requests", () => {
         assert.strictEqual(anyone.status, 202)
       })))
 
-  it.scoped("on the Node server the Origin is compared with the Host header", () =>
+  it.scoped("on the Node server the Origin is compared with the Host header; routing edges are the same", () =>
     withEngine(({ engine }) =>
       Effect.gen(function*() {
         const server = yield* Layer.build(
@@ -209,6 +209,15 @@ describe("cross-site requests", () => {
           )
         assert.strictEqual(yield* post(base), 202)
         assert.strictEqual(yield* post(`http://localhost:${port}`), 403)
+        // the Node server routes as the web handler does: long names, JSON 404 and 405
+        const get = (path: string, method = "GET") =>
+          Effect.promise(() => fetch(`${base}${path}`, { method }).then((r) => r.text().then((text) => ({ status: r.status, text, allow: r.headers.get("allow") }))))
+        const long = yield* get(`/tasks/${"n".repeat(200)}`)
+        assert.deepStrictEqual([long.status, JSON.parse(long.text)], [404, { _tag: "TaskNotFound", id: "n".repeat(200) }])
+        const nowhere = yield* get("/nowhere")
+        assert.deepStrictEqual([nowhere.status, JSON.parse(nowhere.text)._tag], [404, "NotFound"])
+        const wrong = yield* get("/tasks", "DELETE")
+        assert.deepStrictEqual([wrong.status, wrong.allow], [405, "GET"])
       })))
 })
 
@@ -226,5 +235,119 @@ describe("the dashboard's Content-Security-Policy", () => {
         const digest = createHash("sha256").update(scripts[0]!, "utf8").digest("base64")
         assert.strictEqual(scriptSrc, `script-src 'sha256-${digest}'`)
         assert.notMatch(page.text, /\son[a-z]+=/i)
+      })))
+})
+
+/** A task whose name is as long as `Task.make` allows. */
+const longName = "n".repeat(200)
+const Long = Task.make(longName, { retry: Schedule.stop })
+
+describe("HTTP edges: every error is JSON, none empty, none a whole echo", () => {
+  it.scoped("JSON nested 5,000 levels deep is a 400 MalformedBody, not an empty 500", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const deep = "[".repeat(5000) + "]".repeat(5000)
+        const reply = yield* call(api, "POST", "/tasks/echo", { rawBody: deep, headers: json })
+        assert.strictEqual(reply.status, 400)
+        assert.deepStrictEqual(reply.json, {
+          _tag: "MalformedBody",
+          reason: "it nests arrays and objects deeper than 256 levels"
+        })
+        const object = `{"text":"a","x":${"{\"y\":".repeat(300)}1${"}".repeat(300)}}`
+        assert.strictEqual((yield* call(api, "POST", "/tasks/echo", { rawBody: object, headers: json })).status, 400)
+        // brackets inside strings are text, not nesting
+        const text = yield* call(api, "POST", "/tasks/echo", { body: { text: "[".repeat(1000) } })
+        assert.strictEqual(text.status, 202)
+        assert.strictEqual((yield* engine.list()).length, 1)
+      })))
+
+  it.scoped("a defect is logged and answered 500 with a JSON body", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const logged: Array<string> = []
+        const logger = Logger.replace(
+          Logger.defaultLogger,
+          Logger.make(({ cause, logLevel, message }) => {
+            logged.push(`${logLevel.label} ${String(message)} ${Cause.pretty(cause)}`)
+          })
+        )
+        const broken: TaskEngine.TaskEngine = { ...engine, get: () => Effect.die(new Error("the store's driver threw")) }
+        const api = yield* serve(broken, {}, logger)
+        const reply = yield* call(api, "GET", "/tasks/some-id")
+        assert.strictEqual(reply.status, 500)
+        assert.match(reply.headers.get("content-type") ?? "", /^application\/json/)
+        assert.strictEqual(reply.as(Tagged)._tag, "InternalServerError")
+        assert.isAbove(reply.text.length, 20)
+        const line = logged.find((l) => l.startsWith("ERROR GET /tasks/some-id failed"))
+        assert.isDefined(line, logged.join("\n"))
+        assert.include(line!, "the store's driver threw")
+      })))
+
+  it.scoped("error bodies repeat at most 200 characters of a bad value", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const huge = "a".repeat(200_000)
+        const invalid = yield* call(api, "POST", "/tasks/echo", { body: huge })
+        assert.strictEqual(invalid.status, 400)
+        assert.strictEqual(invalid.as(Tagged)._tag, "PayloadInvalid")
+        assert.isBelow(invalid.text.length, 600)
+        const key = yield* call(api, "POST", "/tasks/echo", { body: { text: "x" }, headers: { "idempotency-key": "k".repeat(5000) } })
+        assert.strictEqual(key.status, 400)
+        assert.strictEqual(key.as(Tagged)._tag, "HttpApiDecodeError")
+        assert.isBelow(key.text.length, 1500)
+        const status = yield* call(api, "GET", `/tasks?status=${"z".repeat(5000)}`)
+        assert.strictEqual(status.status, 400)
+        assert.isBelow(status.text.length, 3000)
+        const unknown = yield* call(api, "POST", `/tasks/${"u".repeat(900)}`, { body: {} })
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(unknown.as(Tagged)._tag, "UnknownTask")
+        assert.isBelow(unknown.text.length, 300)
+      })))
+
+  it.scoped("path parameters take names as long as Task.make allows", () =>
+    Effect.gen(function*() {
+      const layer = Long.toLayer(() => Effect.void).pipe(
+        Layer.provideMerge(TaskEngine.layer({})),
+        Layer.provide(TaskStore.layerMemory)
+      )
+      const engine = yield* Effect.provide(TaskEngine.TaskEngine, yield* Layer.build(layer))
+      const api = yield* serve(engine)
+      const reply = yield* call(api, "POST", `/tasks/${longName}`)
+      assert.strictEqual(reply.status, 202)
+      const id = Schema.decodeUnknownSync(Schema.Struct({ id: Schema.String }))(reply.json).id
+      assert.strictEqual(Option.getOrThrow(yield* engine.get(id)).name, longName)
+      const missing = yield* call(api, "GET", `/tasks/${"i".repeat(150)}`)
+      assert.deepStrictEqual(missing.json, { _tag: "TaskNotFound", id: "i".repeat(150) })
+      const unknown = yield* call(api, "POST", `/tasks/${"é".repeat(200)}`)
+      assert.deepStrictEqual(unknown.json, { _tag: "UnknownTask", name: "é".repeat(200) })
+    }))
+
+  it.scoped("unknown routes answer JSON 404; wrong methods JSON 405 with Allow", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const nowhere = yield* call(api, "GET", "/nowhere")
+        assert.strictEqual(nowhere.status, 404)
+        assert.deepStrictEqual(nowhere.json, { _tag: "NotFound", message: "No route for GET /nowhere" })
+        const cases: ReadonlyArray<readonly [string, string, string]> = [
+          ["DELETE", "/tasks", "GET"],
+          ["PUT", "/tasks/abc", "GET, POST"],
+          ["GET", "/tasks/abc/cancel", "POST"],
+          ["POST", "/metrics", "GET"],
+          ["DELETE", "/openapi.json", "GET"],
+          ["PATCH", "/", "GET"]
+        ]
+        for (const [method, path, allow] of cases) {
+          const reply = yield* call(api, method, path)
+          assert.strictEqual(reply.status, 405, `${method} ${path}`)
+          assert.strictEqual(reply.headers.get("allow"), allow, `${method} ${path}`)
+          assert.strictEqual(reply.as(Tagged)._tag, "MethodNotAllowed")
+        }
+        const off = yield* serve(engine, { dashboard: false })
+        const page = yield* call(off, "GET", "/")
+        assert.strictEqual(page.status, 404)
+        assert.strictEqual(page.as(Tagged)._tag, "NotFound")
       })))
 })

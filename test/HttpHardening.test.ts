@@ -4,7 +4,10 @@
  * JSON, never empty and never a whole echo of a bad value.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
+import { accessSync, constants } from "node:fs"
+import { delimiter, join } from "node:path"
 import { HttpServer } from "@effect/platform"
 import { Cause, Deferred, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
 import * as NodeServer from "../src/http/NodeServer.js"
@@ -12,6 +15,7 @@ import { Task, TaskEngine, TaskStore, WebHandler } from "../src/index.js"
 import { TaskRecord } from "../src/services/TaskRecord.js"
 import type { Handler } from "./support/http.js"
 import { call, events, open, Tagged } from "./support/http.js"
+import { lint } from "./support/promlint.js"
 
 const RecordJson = Schema.encodedSchema(TaskRecord)
 
@@ -350,4 +354,124 @@ describe("HTTP edges: every error is JSON, none empty, none a whole echo", () =>
         assert.strictEqual(page.status, 404)
         assert.strictEqual(page.as(Tagged)._tag, "NotFound")
       })))
+})
+
+/** The parts of the OpenAPI document these tests read. */
+const Parameter = Schema.Struct({ name: Schema.String, in: Schema.String, schema: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })
+const Operation = Schema.Struct({ parameters: Schema.optional(Schema.Array(Parameter)) })
+const SpecJson = Schema.Struct({
+  servers: Schema.Array(Schema.Struct({ url: Schema.String })),
+  paths: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ get: Schema.optional(Operation), post: Schema.optional(Operation) })
+  })
+})
+
+/** promtool on PATH, if installed (Debian's `prometheus` package; .ci/run installs it). */
+const promtool = (): string | undefined => {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const candidate = join(dir, "promtool")
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+describe("OpenAPI and /metrics lint clean", () => {
+  it.scoped("no two templated paths are the same to OAS 3.1; integers are integers with ranges; a servers entry", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const spec = (yield* call(yield* serve(engine), "GET", "/openapi.json")).as(SpecJson)
+        const shapes = Object.keys(spec.paths).map((path) => path.replace(/\{[^}]+\}/g, "{}"))
+        assert.strictEqual(new Set(shapes).size, shapes.length, shapes.join(" "))
+        assert.property(spec.paths, "/tasks/{name}/submit")
+        assert.notProperty(spec.paths, "/tasks/{name}")
+        const param = (path: string, method: "get" | "post", name: string) =>
+          spec.paths[path]?.[method]?.parameters?.find((p) => p.name === name)?.schema
+        assert.deepInclude(param("/tasks/{name}/submit", "post", "priority"), { type: "integer", minimum: -2147483648, maximum: 2147483647 })
+        assert.deepInclude(param("/tasks/{name}/submit", "post", "delayMs"), { type: "integer", minimum: 0 })
+        assert.deepInclude(param("/tasks", "get", "limit"), { type: "integer", minimum: 1, maximum: 1000 })
+        // no parameter anywhere is a number in a string's clothing
+        for (const [path, item] of Object.entries(spec.paths)) {
+          for (const op of [item.get, item.post]) {
+            for (const p of op?.parameters ?? []) assert.notMatch(String(p.schema["description"] ?? ""), /decoded into a number/, `${path} ${p.name}`)
+          }
+        }
+        assert.deepStrictEqual(spec.servers.map((s) => s.url), ["/"])
+        const based = (yield* call(yield* serve(engine, { basePath: "/process-data" }), "GET", "/process-data/openapi.json")).as(SpecJson)
+        assert.deepStrictEqual(based.servers.map((s) => s.url), ["/process-data"])
+      })))
+
+  it.scoped("POST /tasks/{name}/submit submits; the old POST /tasks/{name} still does; integer parameters are checked", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const Id = Schema.Struct({ id: Schema.String })
+        const viaSubmit = yield* call(api, "POST", "/tasks/echo/submit?priority=5&delayMs=0", { body: { text: "a" } })
+        assert.strictEqual(viaSubmit.status, 202)
+        assert.strictEqual(Option.getOrThrow(yield* engine.get(viaSubmit.as(Id).id)).priority, 5)
+        const viaAlias = yield* call(api, "POST", "/tasks/echo?priority=-3", { body: { text: "b" } })
+        assert.strictEqual(viaAlias.status, 202)
+        assert.strictEqual(Option.getOrThrow(yield* engine.get(viaAlias.as(Id).id)).priority, -3)
+        for (const query of ["priority=2147483648", "priority=1.5", "priority=x", "delayMs=-1", "delayMs=Infinity", "delayMs=9e15"]) {
+          const reply = yield* call(api, "POST", `/tasks/echo/submit?${query}`, { body: { text: "c" } })
+          assert.strictEqual(reply.status, 400, query)
+          assert.strictEqual(reply.as(Tagged)._tag, "HttpApiDecodeError", query)
+        }
+        assert.strictEqual((yield* call(api, "GET", "/tasks?limit=0")).status, 400)
+        assert.strictEqual((yield* call(api, "GET", "/tasks?limit=1000")).status, 200)
+        // routes next to it are untouched
+        assert.strictEqual((yield* call(api, "POST", `/tasks/${viaSubmit.as(Id).id}/cancel`)).status, 200)
+      })))
+
+  it.scoped("GET /metrics passes the exposition lint (and promtool check metrics, where installed)", () =>
+    withEngine(({ engine }) =>
+      Effect.gen(function*() {
+        const api = yield* serve(engine)
+        const ids = yield* engine.submitMany(Echo, [{ text: "a" }, { text: "b" }])
+        yield* Effect.forEach(ids, (id) => engine.await(Echo, id))
+        const text = (yield* call(api, "GET", "/metrics")).text
+        assert.include(text, "# TYPE effect_tasks_duration_seconds histogram")
+        assert.include(text, "# TYPE effect_tasks_completed_total counter")
+        assert.deepStrictEqual(lint(text), [])
+        const binary = promtool()
+        if (binary === undefined) {
+          // .ci/run installs promtool and says so: there its absence is a failure
+          assert.notStrictEqual(process.env.EFFECT_TASKS_PROMTOOL, "required", "promtool not found on PATH (apt-get install -y prometheus)")
+        } else {
+          const run = spawnSync(binary, ["check", "metrics"], { input: text, encoding: "utf8" })
+          assert.strictEqual(`${run.stdout}${run.stderr}`.trim(), "")
+          assert.strictEqual(run.status, 0)
+        }
+      })))
+
+  it("the exposition lint finds what promtool finds", () => {
+    const bad = [
+      "# TYPE jobs counter",
+      "jobs 1",
+      "# HELP latency_ms Latency",
+      "# TYPE latency_ms histogram",
+      "latency_ms_bucket{le=\"+Inf\"} 1",
+      "latency_ms_sum 3",
+      "latency_ms_count 1",
+      "# HELP wait_milliseconds Wait",
+      "# TYPE wait_milliseconds gauge",
+      "wait_milliseconds 2",
+      "# HELP depth_total Depth",
+      "# TYPE depth_total gauge",
+      "depth_total 2",
+      ""
+    ].join("\n")
+    assert.deepStrictEqual([...lint(bad)].sort(), [
+      "depth_total: non-counter metrics should not have \"_total\" suffix",
+      "jobs: counter metrics should have \"_total\" suffix",
+      "jobs: no help text",
+      "latency_ms: metric names should not contain abbreviated units",
+      "wait_milliseconds: use base unit \"seconds\" instead of \"milliseconds\""
+    ])
+  })
 })

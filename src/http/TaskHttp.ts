@@ -12,7 +12,15 @@
  * @since 0.1.0
  */
 import type { HttpApi } from "@effect/platform"
-import { HttpApiBuilder, HttpApp, HttpMiddleware, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import {
+  HttpApiBuilder,
+  HttpApp,
+  HttpMiddleware,
+  HttpRouter,
+  HttpServerRequest,
+  HttpServerResponse,
+  OpenApi
+} from "@effect/platform"
 import type { Redacted } from "effect"
 import { Cause, Duration, Effect, Layer, Option } from "effect"
 import { TaskEngine } from "../engine/TaskEngine.js"
@@ -49,6 +57,11 @@ export interface Options {
   /** Serve the dashboard at `/` [true]. */
   readonly dashboard?: boolean | undefined
   /**
+   * The path prefix the API is reached under (the web handler strips it before routing): the
+   * OpenAPI document's `servers` entry [none: `"/"`].
+   */
+  readonly basePath?: string | undefined
+  /**
    * Browser requests made by a page of another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
    * whose host is not the request's `Host`): `"refuse"` answers them 403 `CrossSiteRequest`;
    * `"allow"` lets every one through (a gateway in front decides) ["refuse"]. Navigations (a
@@ -79,20 +92,27 @@ const tasksLive = (options: Options) =>
       const keepAlive = options.keepAlive === false
         ? Effect.void
         : (yield* KeepAlive.make(engine, { until: options.keepAlive ?? "idle" })).register
+      const submit = ({ headers, path, request, urlParams }: {
+        readonly headers: { readonly "idempotency-key"?: string | undefined }
+        readonly path: { readonly name: string }
+        readonly request: HttpServerRequest.HttpServerRequest
+        readonly urlParams: { readonly priority?: number | undefined; readonly delayMs?: number | undefined }
+      }) =>
+        Effect.gen(function*() {
+          const payload = yield* RequestBody.json(request, maxBodyBytes)
+          const submitOptions: SubmitOptions = {
+            onDuplicate: "fail",
+            priority: urlParams.priority,
+            delay: urlParams.delayMs === undefined ? undefined : Duration.millis(urlParams.delayMs),
+            idempotencyKey: headers["idempotency-key"]
+          }
+          const id = yield* engine.submitUnknown(path.name, payload, submitOptions)
+          yield* keepAlive
+          return { id }
+        })
       return handlers
-        .handleRaw("submit", ({ headers, path, request, urlParams }) =>
-          Effect.gen(function*() {
-            const payload = yield* RequestBody.json(request, maxBodyBytes)
-            const submitOptions: SubmitOptions = {
-              onDuplicate: "fail",
-              priority: urlParams.priority,
-              delay: urlParams.delayMs === undefined ? undefined : Duration.millis(urlParams.delayMs),
-              idempotencyKey: headers["idempotency-key"]
-            }
-            const id = yield* engine.submitUnknown(path.name, payload, submitOptions)
-            yield* keepAlive
-            return { id }
-          }))
+        .handleRaw("submit", submit)
+        .handleRaw("submitAlias", submit)
         .handle("get", ({ path }) =>
           Effect.flatMap(
             engine.get(path.id),
@@ -146,6 +166,12 @@ const dashboardLive = (enabled: boolean) =>
           headers: { "content-security-policy": Dashboard.contentSecurityPolicy, "cache-control": "no-store" }
         }))
         : Effect.succeed(notFoundResponse("The dashboard is turned off (dashboard: false)"))))
+
+const serverOf = (basePath: string | undefined) => {
+  const trimmed = (basePath ?? "").replace(/\/+$/, "")
+  const url = trimmed === "" ? "/" : trimmed.startsWith("/") ? trimmed : `/${trimmed}`
+  return { url, description: "this server" }
+}
 
 // -- the edges: cross-site requests, unknown routes, wrong methods, failures ------------------
 
@@ -374,7 +400,7 @@ export const middleware = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E,
  */
 export const layer = (options: Options = {}): Layer.Layer<HttpApi.Api, never, TaskEngine> =>
   HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" }).pipe(
-    Layer.provideMerge(HttpApiBuilder.api(TaskApi)),
+    Layer.provideMerge(HttpApiBuilder.api(TaskApi.annotate(OpenApi.Servers, [serverOf(options.basePath)]))),
     Layer.provide(tasksLive(options)),
     Layer.provide(metricsLive),
     Layer.provide(dashboardLive(options.dashboard ?? true)),

@@ -212,10 +212,11 @@ const hostsOf = (request: HttpServerRequest.HttpServerRequest, protocol: string)
 }
 
 /**
- * Why a request is refused as cross-site, or `undefined` when it may pass: a navigation (GET or
- * HEAD with `Sec-Fetch-Mode: navigate`) passes, so does an `Origin` in `allowedOrigins`;
- * `Sec-Fetch-Site: cross-site` or an `Origin` of another host is refused. A request without these
- * headers (curl, a server) is not a browser's and passes.
+ * Why a request is refused as cross-site, or `undefined` when it may pass: an `Origin` in
+ * `allowedOrigins` passes, so does a navigation (GET or HEAD with `Sec-Fetch-Mode: navigate`);
+ * then `Sec-Fetch-Site` decides (`same-origin` and `none` pass, `same-site` and `cross-site` are
+ * refused); without it, an `Origin` whose host is not the request's `Host` is refused. A request
+ * without these headers (curl, a server) is not a browser's and passes.
  *
  * @since 0.1.0
  * @category edges
@@ -229,7 +230,12 @@ export const crossSiteReason = (
   if (parsed !== undefined && allowedOrigins.has(parsed.origin)) return undefined
   const method = request.method
   if ((method === "GET" || method === "HEAD") && request.headers["sec-fetch-mode"] === "navigate") return undefined
-  if (request.headers["sec-fetch-site"] === "cross-site") return "Sec-Fetch-Site: cross-site"
+  // the browser's own verdict comes first: it compared the page with the URL it requested,
+  // which a proxy rewriting Host cannot confuse
+  const site = request.headers["sec-fetch-site"]
+  if (site === "same-origin" || site === "none") return undefined
+  if (site === "cross-site" || site === "same-site") return `Sec-Fetch-Site: ${site}`
+  // a browser without Fetch Metadata: its Origin against the Host
   if (origin === undefined) return undefined
   if (parsed === undefined || parsed.origin === "null") return "Origin: null"
   if (!hostsOf(request, parsed.protocol).includes(parsed.host)) return "the Origin's host is not this server's Host"
@@ -299,10 +305,10 @@ const internalError = (request: HttpServerRequest.HttpServerRequest, cause: Caus
     errorBody(500, "InternalServerError", "The server failed on this request; the failure is logged")
   )
 
-/** Whether the platform must see the cause as it is: an interruption, or a response sent as a defect. */
+/** Whether the platform must see the cause as it is: an interruption, a typed error the API encodes, or a response sent as a defect. */
 const passThrough = (cause: Cause.Cause<unknown>): boolean =>
   Cause.isInterruptedOnly(cause) ||
-  Cause.isFailType(cause) ||
+  Option.isSome(Cause.failureOption(cause)) ||
   Option.exists(Cause.dieOption(cause), HttpServerResponse.isServerResponse)
 
 const encoder = new TextEncoder()

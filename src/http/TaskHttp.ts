@@ -4,10 +4,13 @@
  * gives what `HttpApiBuilder.serve` (Node) or `HttpApiBuilder.toWebHandler` (Deno, edge
  * functions) needs; `WebHandler` and `NodeServer` use it.
  *
- * Status codes: 202 accepted submit; 400 `PayloadInvalid` (its `path` names the bad field),
- * `MalformedBody`, `HttpApiDecodeError`; 401 `Unauthorized`; 404 `UnknownTask`, `TaskNotFound`;
- * 409 `DuplicateTask` (its `id` is the existing task); 413 `PayloadTooLarge`; 429 `QueueFull`;
- * 503 `StoreUnavailable`, `EngineClosed`.
+ * Status codes: 202 accepted submit; 204 the events of a finished task; 400 `PayloadInvalid` (its
+ * `path` names the bad field), `MalformedBody`, `HttpApiDecodeError`; 401 `Unauthorized`; 403
+ * `CrossSiteRequest`; 404 `UnknownTask`, `TaskNotFound`, `NotFound` (no route); 405
+ * `MethodNotAllowed` (with `Allow`); 409 `DuplicateTask` (its `id` is the existing task); 413
+ * `PayloadTooLarge`; 415 `UnsupportedMediaType`; 429 `QueueFull`; 500 `InternalServerError`
+ * (logged); 503 `StoreUnavailable`, `EngineClosed`. Every error answer is JSON; values it
+ * repeats are cut at `maxEcho` characters.
  *
  * @since 0.1.0
  */

@@ -93,3 +93,40 @@ export class CrossSiteRequest extends Schema.TaggedError<CrossSiteRequest>()(
     return `Cross-site request refused (${this.reason})`
   }
 }
+
+/**
+ * No route has this path (HTTP 404): check the path against the endpoints in `/openapi.json`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()(
+  "NotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/**
+ * The path exists, with other methods (HTTP 405): the `Allow` header lists them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()(
+  "MethodNotAllowed",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 405 })
+) {}
+
+/**
+ * The server failed on the request (HTTP 500): a bug or a broken dependency, logged at ERROR
+ * level with the method and path. The body says no more, so that no internals leak.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InternalServerError extends Schema.TaggedError<InternalServerError>()(
+  "InternalServerError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 500 })
+) {}

@@ -25,14 +25,14 @@ import {
   OpenApi
 } from "@effect/platform"
 import type { Redacted } from "effect"
-import { Cause, Duration, Effect, Layer, Option } from "effect"
+import { Cause, Duration, Effect, Layer, Option, Schema } from "effect"
 import { TaskEngine } from "../engine/TaskEngine.js"
 import type { SubmitOptions } from "../engine/TaskEngine.js"
 import { TaskNotFound } from "../services/TaskError.js"
 import { isTerminal } from "../services/TaskRecord.js"
 import * as BearerAuth from "./BearerAuth.js"
 import * as Dashboard from "./Dashboard.js"
-import { CrossSiteRequest } from "./HttpError.js"
+import { CrossSiteRequest, InternalServerError, MethodNotAllowed, NotFound } from "./HttpError.js"
 import * as KeepAlive from "./KeepAlive.js"
 import * as Prometheus from "./Prometheus.js"
 import * as RequestBody from "./RequestBody.js"
@@ -178,15 +178,23 @@ const serverOf = (basePath: string | undefined) => {
 
 // -- the edges: cross-site requests, unknown routes, wrong methods, failures ------------------
 
-/** How much of a value an error body repeats: a bad value is named, never sent back whole. */
+/**
+ * How much of a value an error body repeats: a bad value is named, never sent back whole.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const maxEcho = 200
 
 const clip = (text: string): string => (text.length <= maxEcho ? text : `${text.slice(0, maxEcho)}…`)
 
-const errorBody = (status: number, tag: string, message: string, headers?: Record<string, string>) =>
-  HttpServerResponse.unsafeJson({ _tag: tag, message: clip(message) }, { status, headers })
+const EdgeError = Schema.Union(NotFound, MethodNotAllowed, InternalServerError)
 
-const notFoundResponse = (message: string) => errorBody(404, "NotFound", message)
+/** An error answered here, outside the API's handlers: encoded with its own Schema. */
+const errorBody = (error: typeof EdgeError.Type, status: number, headers?: Record<string, string>) =>
+  HttpServerResponse.unsafeJson(Schema.encodeSync(EdgeError)(error), { status, headers })
+
+const notFoundResponse = (message: string) => errorBody(new NotFound({ message: clip(message) }), 404)
 
 const originHost = (origin: string): URL | undefined => {
   try {
@@ -290,7 +298,7 @@ const routeNotFound = (request: HttpServerRequest.HttpServerRequest) => {
   if (methods.length === 0 || methods.includes(request.method)) {
     return notFoundResponse(`No route for ${request.method} ${path}`)
   }
-  return errorBody(405, "MethodNotAllowed", `${path} answers ${methods.join(", ")}, not ${request.method}`, {
+  return errorBody(new MethodNotAllowed({ message: clip(`${path} answers ${methods.join(", ")}, not ${request.method}`) }), 405, {
     allow: methods.join(", ")
   })
 }
@@ -305,7 +313,7 @@ const isRouteNotFound = (error: unknown): boolean =>
 const internalError = (request: HttpServerRequest.HttpServerRequest, cause: Cause.Cause<unknown>) =>
   Effect.as(
     Effect.logError(`${request.method} ${clip(pathOf(request))} failed`, cause),
-    errorBody(500, "InternalServerError", "The server failed on this request; the failure is logged")
+    errorBody(new InternalServerError({ message: "The server failed on this request; the failure is logged" }), 500)
   )
 
 /** Whether the platform must see the cause as it is: an interruption, a typed error the API encodes, or a response sent as a defect. */

@@ -77,6 +77,9 @@ const http = <A, I>(schema: Schema.Schema<A, I>, url: string, init?: RequestInit
     Effect.orDie
   )
 
+/** A JSON body must say so: the API answers 415 to any other content type. */
+const json = { "content-type": "application/json" }
+
 const items = (n: number) => ({ data: Array.from({ length: n }, (_, i) => ({ id: `item-${i}`, value: i })) })
 
 describe("Supabase edge function under Deno", () => {
@@ -90,7 +93,7 @@ describe("Supabase edge function under Deno", () => {
       assert.strictEqual((yield* http(TaskApi.TaskPage, `${base}/tasks?limit=1`)).status, 200)
       // 100 items at 20 ms each: two seconds of work behind a response that does not wait for it
       const started = Date.now()
-      const accepted = yield* http(TaskApi.Submitted, base, { method: "POST", body: JSON.stringify(items(100)) })
+      const accepted = yield* http(TaskApi.Submitted, base, { method: "POST", headers: json, body: JSON.stringify(items(100)) })
       const elapsed = Date.now() - started
       assert.strictEqual(accepted.status, 202)
       assert.isBelow(elapsed, 1000)
@@ -107,12 +110,12 @@ describe("Supabase edge function under Deno", () => {
       const settled = deno.lines.findIndex((l) => l.includes("EdgeRuntime.waitUntil settled"))
       assert.isTrue(registered >= 0 && registered < processed && processed < settled, deno.lines.join("\n"))
 
-      const invalid = yield* http(PayloadInvalid, base, { method: "POST", body: JSON.stringify({ data: [{ id: "a", value: "x" }] }) })
+      const invalid = yield* http(PayloadInvalid, base, { method: "POST", headers: json, body: JSON.stringify({ data: [{ id: "a", value: "x" }] }) })
       assert.strictEqual(invalid.status, 400)
       assert.strictEqual(invalid.json.path, "data.0.value")
 
       // 300 items: six seconds of work, cut short by the runtime's shutdown
-      const long = yield* http(TaskApi.Submitted, base, { method: "POST", body: JSON.stringify(items(300)) })
+      const long = yield* http(TaskApi.Submitted, base, { method: "POST", headers: json, body: JSON.stringify(items(300)) })
       assert.strictEqual(long.status, 202)
       yield* poll(http(TaskRecord, `${base}/tasks/${long.json.id}`), (r) => r.json.status === "processing" && r.json.progress > 0, 250)
       const before = deno.lines.length

@@ -363,9 +363,9 @@ describe("HTTP API", () => {
         assert.include(text, "# TYPE effect_tasks_completed_total counter")
         assert.include(text, "# TYPE effect_tasks_running gauge")
         assert.include(text, "# TYPE effect_tasks_queued gauge")
-        assert.include(text, "# TYPE effect_tasks_duration_ms histogram")
-        const inf = "effect_tasks_duration_ms_bucket{task=\"echo\",le=\"+Inf\"}"
-        const count = "effect_tasks_duration_ms_count{task=\"echo\"}"
+        assert.include(text, "# TYPE effect_tasks_duration_seconds histogram")
+        const inf = "effect_tasks_duration_seconds_bucket{task=\"echo\",le=\"+Inf\"}"
+        const count = "effect_tasks_duration_seconds_count{task=\"echo\"}"
         assert.strictEqual(value(text, inf), value(text, count))
         assert.strictEqual(value(text, count) - value(before, count), 2)
         for (const line of text.trim().split("\n")) {
@@ -401,10 +401,10 @@ describe("HTTP API", () => {
           "/tasks/{id}/cancel",
           "/tasks/{id}/events",
           "/tasks/{id}/retry",
-          "/tasks/{name}"
+          "/tasks/{name}/submit"
         ])
-        const submit = spec.paths["/tasks/{name}"]?.post
-        for (const status of ["202", "400", "401", "404", "409", "413", "429", "503"]) {
+        const submit = spec.paths["/tasks/{name}/submit"]?.post
+        for (const status of ["202", "400", "401", "403", "404", "409", "413", "415", "429", "503"]) {
           assert.property(submit?.responses, status)
         }
         assert.deepStrictEqual(submit?.security, [{ bearer: [] }])

@@ -8,7 +8,7 @@ const uniqueName = (base: string) => `${base}_${Math.random().toString(36).slice
 describe("Prometheus", () => {
   it.effect("renders counters and gauges with escaped labels and one TYPE line per family", () =>
     Effect.gen(function*() {
-      const name = uniqueName("test_jobs_total")
+      const name = `${uniqueName("test_jobs")}_total`
       const counter = Metric.counter(name, { description: "Jobs\nseen" })
       yield* Metric.update(counter.pipe(Metric.tagged("task", "a\"b\\c\nd")), 1)
       yield* Metric.update(counter.pipe(Metric.tagged("task", "plain")), 3)
@@ -46,7 +46,8 @@ describe("Prometheus", () => {
       const suffix = Math.random().toString(36).slice(2, 8)
       yield* Metric.update(Metric.counter(`9bad.name-${suffix}`).pipe(Metric.tagged("a-b", "v")), 1)
       const text = yield* Prometheus.snapshot
-      assert.include(text, `_9bad_name_${suffix}{a_b="v"} 1\n`)
+      // a counter's name ends in _total, added when missing
+      assert.include(text, `_9bad_name_${suffix}_total{a_b="v"} 1\n`)
     }))
 })
 

@@ -57,3 +57,76 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
     return `Unauthorized: ${this.reason}`
   }
 }
+
+/**
+ * The request has a body that is not declared as JSON (HTTP 415): send
+ * `Content-Type: application/json`. (A form or a `text/plain` body is what a page on another site
+ * can send without the browser asking first; it is never read as JSON.)
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()(
+  "UnsupportedMediaType",
+  { contentType: Schema.String },
+  HttpApiSchema.annotations({ status: 415 })
+) {
+  override get message(): string {
+    return `The request body must be application/json, not ${this.contentType === "" ? "undeclared" : this.contentType}`
+  }
+}
+
+/**
+ * A browser sent the request for a page of another site (HTTP 403): its `Sec-Fetch-Site` is
+ * `cross-site`, or its `Origin` is not this server's. Configure `allowedOrigins` (or
+ * `crossSite: "allow"`) for the origins that may call the API.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CrossSiteRequest extends Schema.TaggedError<CrossSiteRequest>()(
+  "CrossSiteRequest",
+  { origin: Schema.String, reason: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {
+  override get message(): string {
+    return `Cross-site request refused (${this.reason})`
+  }
+}
+
+/**
+ * No route has this path (HTTP 404): check the path against the endpoints in `/openapi.json`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()(
+  "NotFound",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/**
+ * The path exists, with other methods (HTTP 405): the `Allow` header lists them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()(
+  "MethodNotAllowed",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 405 })
+) {}
+
+/**
+ * The server failed on the request (HTTP 500): a bug or a broken dependency, logged at ERROR
+ * level with the method and path. The body says no more, so that no internals leak.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InternalServerError extends Schema.TaggedError<InternalServerError>()(
+  "InternalServerError",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 500 })
+) {}

@@ -1,7 +1,10 @@
 /**
  * The Prometheus text exposition format (version 0.0.4) of Effect's metric registry: every metric
  * of the process, the engine's `effect_tasks_*` counters, gauges and duration histogram among
- * them (tagged `task=<name>`), as `GET /metrics` serves it.
+ * them (tagged `task=<name>`), as `GET /metrics` serves it. It passes `promtool check metrics`:
+ * a counter's name ends in `_total` (added when missing), Effect's `effect_fiber_active` (a
+ * counter that counts down as well) is a gauge, and a metric without a description gets a help
+ * text naming it.
  *
  * @since 0.1.0
  */
@@ -39,6 +42,9 @@ const num = (value: number | bigint): string => {
   return String(value)
 }
 
+/** Effect's runtime counters that count down as well as up: gauges to Prometheus. */
+const upAndDown: ReadonlySet<string> = new Set(["effect_fiber_active"])
+
 type Labels = ReadonlyArray<readonly [string, string]>
 
 const labels = (pairs: Labels): string =>
@@ -52,7 +58,8 @@ interface Family {
 
 /**
  * Renders metric pairs (as `Metric.snapshot` gives them) in the exposition format: one family per
- * metric name with its `# HELP` and `# TYPE`, families sorted by name.
+ * metric name with its `# HELP` and `# TYPE`, families sorted by name. Counters are named
+ * `..._total`.
  *
  * @since 0.1.0
  * @category rendering
@@ -73,7 +80,11 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
     const name = metricName(key.name)
     const tags: Labels = key.tags.map((tag) => [tag.key, tag.value] as const)
     if (MetricState.isCounterState(state)) {
-      family(name, "counter", key.description).lines.push(`${name}${labels(tags)} ${num(state.count)}`)
+      const gauge = upAndDown.has(name)
+      const series = gauge || name.endsWith("_total") ? name : `${name}_total`
+      family(series, gauge ? "gauge" : "counter", key.description).lines.push(
+        `${series}${labels(tags)} ${num(state.count)}`
+      )
     } else if (MetricState.isGaugeState(state)) {
       family(name, "gauge", key.description).lines.push(`${name}${labels(tags)} ${num(state.value)}`)
     } else if (MetricState.isHistogramState(state)) {
@@ -97,16 +108,17 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
       f.lines.push(`${name}_count${labels(tags)} ${num(state.count)}`)
     } else if (MetricState.isFrequencyState(state)) {
       // a frequency counts occurrences of each value: a counter family labelled by the value
-      const f = family(name, "counter", key.description)
+      const series = name.endsWith("_total") ? name : `${name}_total`
+      const f = family(series, "counter", key.description)
       for (const [value, count] of state.occurrences) {
-        f.lines.push(`${name}${labels([...tags, ["value", value]])} ${num(count)}`)
+        f.lines.push(`${series}${labels([...tags, ["value", value]])} ${num(count)}`)
       }
     }
   }
   const out: Array<string> = []
   for (const name of Array.from(families.keys()).sort()) {
     const f = families.get(name)!
-    if (f.help !== undefined) out.push(`# HELP ${name} ${helpText(f.help)}`)
+    out.push(`# HELP ${name} ${helpText(f.help ?? `Effect metric ${name}`)}`)
     out.push(`# TYPE ${name} ${f.type}`)
     for (const line of f.lines) out.push(line)
   }

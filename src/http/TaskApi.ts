@@ -20,7 +20,7 @@ import {
 } from "../services/TaskError.js"
 import { TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import { Authorization } from "./BearerAuth.js"
-import { MalformedBody, PayloadTooLarge } from "./HttpError.js"
+import { CrossSiteRequest, MalformedBody, PayloadTooLarge, UnsupportedMediaType } from "./HttpError.js"
 
 /**
  * The answer to an accepted submit (HTTP 202): the new task's id.
@@ -114,33 +114,76 @@ export const defaultPageSize = 50
 
 const IdPath = Schema.Struct({ id: Schema.String })
 
-const submit = HttpApiEndpoint.post("submit", "/tasks/:name")
-  .setPath(Schema.Struct({ name: Schema.String }))
-  .setUrlParams(Schema.Struct({
-    /** Higher runs first [0]. */
-    priority: Schema.optional(Schema.NumberFromString.pipe(Schema.int())),
-    /** Run no earlier than this many milliseconds from now [0]. */
-    delayMs: Schema.optional(Schema.NumberFromString.pipe(Schema.nonNegative()))
-  }))
-  .setHeaders(Schema.Struct({
-    "idempotency-key": Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)))
-  }))
-  .setPayload(Schema.Unknown.annotations({ description: "The task's payload, as JSON; its Schema validates it." }))
-  .addSuccess(Submitted, { status: 202 })
-  .addError(PayloadInvalid, { status: 400 })
-  .addError(OptionInvalid, { status: 400 })
-  .addError(MalformedBody)
-  .addError(UnknownTask, { status: 404 })
-  .addError(DuplicateTask, { status: 409 })
-  .addError(PayloadTooLarge)
-  .addError(QueueFull, { status: 429 })
-  .addError(EngineClosed, { status: 503 })
+/**
+ * The range of a task's `priority`: a 32-bit signed integer (what every store keeps).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const priorityRange = { minimum: -2_147_483_648, maximum: 2_147_483_647 } as const
+
+/**
+ * The largest `delayMs` of a submit: 100,000 days, so that now plus the delay is still a date.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDelayMs = 8_640_000_000_000
+
+/**
+ * An integer in `[minimum, maximum]` written as a query parameter's text; the OpenAPI document
+ * declares it an integer with that range (clients send numbers, the URL carries their digits).
+ */
+const IntegerParam = (minimum: number, maximum: number, description: string) =>
+  Schema.NumberFromString.pipe(Schema.int(), Schema.between(minimum, maximum)).annotations({
+    description,
+    jsonSchema: { type: "integer", minimum, maximum, description }
+  })
+
+const NameParam = Schema.Struct({
+  name: Schema.String.annotations({ description: "The task's name (as given to `Task.make`: 1 to 200 characters)" })
+})
+
+const SubmitParams = Schema.Struct({
+  priority: Schema.optional(IntegerParam(priorityRange.minimum, priorityRange.maximum, "Higher runs first [0]")),
+  delayMs: Schema.optional(IntegerParam(0, maxDelayMs, "Run no earlier than this many milliseconds from now [0]"))
+})
+
+const SubmitHeaders = Schema.Struct({
+  "idempotency-key": Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200)))
+})
+
+const submitEndpoint = <const Name extends string, const Path extends HttpApiEndpoint.PathSegment>(
+  name: Name,
+  path: Path
+) =>
+  HttpApiEndpoint.post(name, path)
+    .setPath(NameParam)
+    .setUrlParams(SubmitParams)
+    .setHeaders(SubmitHeaders)
+    .setPayload(Schema.Unknown.annotations({ description: "The task's payload, as JSON; its Schema validates it." }))
+    .addSuccess(Submitted, { status: 202 })
+    .addError(PayloadInvalid, { status: 400 })
+    .addError(OptionInvalid, { status: 400 })
+    .addError(MalformedBody)
+    .addError(UnknownTask, { status: 404 })
+    .addError(DuplicateTask, { status: 409 })
+    .addError(PayloadTooLarge)
+    .addError(UnsupportedMediaType)
+    .addError(QueueFull, { status: 429 })
+    .addError(EngineClosed, { status: 503 })
+
+const submit = submitEndpoint("submit", "/tasks/:name/submit")
   .annotate(OpenApi.Summary, "Submit a task")
   .annotate(
     OpenApi.Description,
     "Validates the JSON body with the task's payload Schema, stores the task and answers 202 with its id at once; " +
-      "the task runs in the background. A repeated `Idempotency-Key` answers 409 with the existing task's id."
+      "the task runs in the background. A repeated `Idempotency-Key` answers 409 with the existing task's id. " +
+      "(`POST /tasks/{name}` does the same; it is left out of this document, where it would be the same path as `GET /tasks/{id}`.)"
   )
+
+/** The first path of submit, kept working; OpenAPI 3.1 sees it as `/tasks/{id}`, so it is not in the document. */
+const submitAlias = submitEndpoint("submitAlias", "/tasks/:name").annotate(OpenApi.Exclude, true)
 
 const get = HttpApiEndpoint.get("get", "/tasks/:id")
   .setPath(IdPath)
@@ -152,7 +195,7 @@ const list = HttpApiEndpoint.get("list", "/tasks")
   .setUrlParams(Schema.Struct({
     status: Schema.optional(Schema.Union(TaskStatus, Schema.Array(TaskStatus))),
     name: Schema.optional(Schema.String),
-    limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, maxPageSize))),
+    limit: Schema.optional(IntegerParam(1, maxPageSize, `Records per page [${defaultPageSize}]`)),
     cursor: Schema.optional(Schema.String)
   }))
   .addSuccess(TaskPage)
@@ -179,11 +222,13 @@ const retry = HttpApiEndpoint.post("retry", "/tasks/:id/retry")
 const events = HttpApiEndpoint.get("events", "/tasks/:id/events")
   .setPath(IdPath)
   .addSuccess(HttpApiSchema.Text({ contentType: "text/event-stream" }))
+  .addSuccess(HttpApiSchema.NoContent)
   .addError(TaskNotFound, { status: 404 })
   .annotate(OpenApi.Summary, "Server-sent events of a task's record changes")
   .annotate(
     OpenApi.Description,
-    "An `event: record` with the encoded record now and at each change, then `event: end` once the task is terminal."
+    "An `event: record` with the encoded record now and at each change, then `event: end` once the task is terminal. " +
+      "A task that is already terminal answers 204 with no body, so that an `EventSource` reconnecting after `end` stops."
   )
 
 const allEvents = HttpApiEndpoint.get("allEvents", "/events")
@@ -198,6 +243,7 @@ const allEvents = HttpApiEndpoint.get("allEvents", "/events")
  */
 export class TasksGroup extends HttpApiGroup.make("tasks")
   .add(submit)
+  .add(submitAlias)
   .add(get)
   .add(list)
   .add(cancel)
@@ -250,6 +296,7 @@ export class TaskApi extends HttpApi.make("effect-tasks")
   .add(TasksGroup)
   .add(MetricsGroup)
   .add(DashboardGroup)
+  .addError(CrossSiteRequest)
   .annotate(OpenApi.Title, "effect-tasks")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(

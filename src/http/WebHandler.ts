@@ -23,7 +23,8 @@ import * as TaskHttp from "./TaskHttp.js"
 export interface Options extends TaskHttp.Options {
   /**
    * A path prefix to strip before routing, such as `"/process-data"` for a Supabase function
-   * named `process-data` (its requests arrive as `/process-data/...`) [none].
+   * named `process-data` (its requests arrive as `/process-data/...`); also the OpenAPI
+   * document's server URL [none].
    */
   readonly basePath?: string | undefined
   /** Dispose the handler's runtime when `globalThis` dispatches `beforeunload` [true]. */

@@ -2,7 +2,7 @@
  * The in-memory `TaskMetrics`: per-name counters, gauges and duration figures for one engine
  * instance (the snapshot), mirrored into Effect's global `Metric` registry (counters
  * `effect_tasks_<event>_total`, gauges `effect_tasks_running` / `effect_tasks_queued` and the
- * histogram `effect_tasks_duration_ms`, each tagged `task=<name>`), which `/metrics` exposes.
+ * histogram `effect_tasks_duration_seconds`, each tagged `task=<name>`), which `/metrics` exposes.
  *
  * @since 0.1.0
  */
@@ -57,7 +57,8 @@ const counterNames: Record<MetricEvent, string> = {
   released: "effect_tasks_released_total"
 }
 
-const durationBoundaries = MetricBoundaries.exponential({ start: 1, factor: 2, count: 20 })
+// seconds, Prometheus's base unit: 1 ms to about 9 minutes
+const durationBoundaries = MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 20 })
 
 const emptyCounts = (): Counts => ({
   submitted: 0,
@@ -99,7 +100,7 @@ const instrumentsFor = (name: string): Instruments => {
       )
     ),
     duration: Metric.fromMetricKey(
-      MetricKey.histogram("effect_tasks_duration_ms", durationBoundaries, "Attempt durations (ms)").pipe(
+      MetricKey.histogram("effect_tasks_duration_seconds", durationBoundaries, "Attempt durations in seconds").pipe(
         MetricKey.tagged("task", name)
       )
     )
@@ -165,7 +166,7 @@ const apply = (i: Instruments, event: MetricEvent, value: number): void => {
     c.durationMin = c.durationCount === 0 ? value : Math.min(c.durationMin, value)
     c.durationMax = Math.max(c.durationMax, value)
     c.durationCount++
-    i.duration.unsafeUpdate(value, noTags)
+    i.duration.unsafeUpdate(value / 1000, noTags)
   }
   i.running.unsafeUpdate(c.running, noTags)
   i.queued.unsafeUpdate(c.queued, noTags)

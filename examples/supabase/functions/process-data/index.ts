@@ -73,7 +73,7 @@ Deno.serve((request) => {
   const url = new URL(request.url)
   // the guide's entry point: POST to the function itself submits the task
   if (request.method === "POST" && (url.pathname === "/process-data" || url.pathname === "/process-data/")) {
-    url.pathname = "/process-data/tasks/process-data"
+    url.pathname = "/process-data/tasks/process-data/submit"
     return handler(new Request(url, request))
   }
   return handler(request)

@@ -68,6 +68,37 @@ layer(PgClientLive)("PgTaskStore", (it) => {
     ),
     { settleMany: true }
   )
+
+  it.scoped("records own their Dates: two stores (other schemas, other options) and two rows of one claim share none", () =>
+    Effect.gen(function*() {
+      // in virtual time both stores claim at the same instant: a process-wide cache of Dates
+      // handed both the same object, so one caller's setTime moved the other store's record
+      const one = yield* storeIn(yield* freshSchema("dates"), { time: "clock", listen: false })
+      const two = yield* storeIn(yield* freshSchema("dates"), { time: "clock", listen: false, prefetch: 2 })
+      const runAt = new Date(0)
+      yield* one.insert([task("a", { runAt }), task("b", { runAt })])
+      yield* two.insert([task("c", { runAt })])
+      const claim = { names: ["n"], limit: 2, owner: "x", leaseMillis: 1000 }
+      const [a, b] = yield* one.claim(claim)
+      const [c] = yield* two.claim(claim)
+      assert.isDefined(a)
+      assert.isDefined(b)
+      assert.isDefined(c)
+      const dates = [a!, b!, c!].flatMap((r) => [r.runAt, r.createdAt, r.startedAt!, r.updatedAt, r.lockedUntil!])
+      assert.strictEqual(new Set(dates).size, dates.length)
+      assert.notStrictEqual(a!.runAt, runAt)
+      const before = c!.startedAt!.getTime()
+      a!.startedAt!.setTime(123)
+      assert.strictEqual(c!.startedAt!.getTime(), before)
+      const settled = yield* one.settleMany!("x", [[a!.id, { _tag: "Completed", result: null }], [
+        b!.id,
+        { _tag: "Completed", result: null }
+      ]])
+      const finished = settled.flatMap(Option.toArray)
+      assert.strictEqual(finished.length, 2)
+      const times = finished.flatMap((r) => [r.updatedAt, r.finishedAt!])
+      assert.strictEqual(new Set(times).size, times.length)
+    }))
 })
 
 // real time from here on: the database's clock, connections and notifications are the subject

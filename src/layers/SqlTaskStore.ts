@@ -92,21 +92,6 @@ interface SettleInput {
 const keyOf = (options: ClaimOptions): string =>
   `${options.owner}\u0000${options.leaseMillis}\u0000${options.names.join("\u0000")}`
 
-// the last key made: an engine's workers claim with the same owner, lease and names array
-let lastKey: { names: ReadonlyArray<string>; owner: string; leaseMillis: number; key: string } | undefined
-
-/** The buffer key of a claim: who claims, for how long, which names. */
-const claimKey = (options: ClaimOptions): string => {
-  const last = lastKey
-  if (
-    last !== undefined && last.names === options.names && last.owner === options.owner &&
-    last.leaseMillis === options.leaseMillis
-  ) return last.key
-  const key = keyOf(options)
-  lastKey = { names: options.names, owner: options.owner, leaseMillis: options.leaseMillis, key }
-  return key
-}
-
 const failAll = <A, B>(
   requests: ReadonlyArray<Batcher.Request<A, B, StoreUnavailable>>,
   error: StoreUnavailable
@@ -156,7 +141,7 @@ const settleArgs = (
  * The record of a settled task, from its claim row, the settlement and what `task_settle` answered
  * for it (its status, progress and run_at; `at` is the settlement's time).
  */
-const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow, at: Date): TaskRecord => {
+const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow, at: number): TaskRecord => {
   const final = row.status === "completed" || row.status === "failed" || row.status === "cancelled"
   return {
     id: claimed.id as TaskId,
@@ -175,8 +160,8 @@ const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow
     runAt: toDate(row.run_at)!,
     createdAt: toDate(claimed.created_at)!,
     startedAt: toDate(claimed.at),
-    finishedAt: final ? at : null,
-    updatedAt: at,
+    finishedAt: final ? new Date(at) : null,
+    updatedAt: new Date(at),
     lockedBy: null,
     lockedUntil: null,
     idempotencyKey: claimed.idempotency_key
@@ -217,6 +202,20 @@ export const make = (
       ? () => new Date(clock.unsafeCurrentTimeMillis())
       : () => null
     const feed = yield* ChangeFeed.make
+    // the last claim key made, per store (a module-level one was shared by every store of the
+    // process): an engine's workers claim with the same owner, lease and names array
+    let lastKey: { names: ReadonlyArray<string>; owner: string; leaseMillis: number; key: string } | undefined
+    /** The buffer key of a claim: who claims, for how long, which names. */
+    const claimKey = (options: ClaimOptions): string => {
+      const last = lastKey
+      if (
+        last !== undefined && last.names === options.names && last.owner === options.owner &&
+        last.leaseMillis === options.leaseMillis
+      ) return last.key
+      const key = keyOf(options)
+      lastKey = { names: options.names, owner: options.owner, leaseMillis: options.leaseMillis, key }
+      return key
+    }
 
     const publish = (records: ReadonlyArray<TaskRecord>): void => {
       if (feed.active()) for (const record of records) feed.publish(record)
@@ -277,6 +276,7 @@ export const make = (
               results.push({ id: row.id as TaskId, inserted: row.inserted })
               if (row.inserted && feed.active()) {
                 const createdAt = toDate(row.created_at) ?? new Date(clock.unsafeCurrentTimeMillis())
+                // Dates of the record's own: the caller's `runAt` stays the caller's
                 inserted.push({
                   id: task.id,
                   name: task.name,
@@ -287,11 +287,11 @@ export const make = (
                   result: null,
                   error: null,
                   priority: task.priority,
-                  runAt: task.runAt,
+                  runAt: new Date(task.runAt.getTime()),
                   createdAt,
                   startedAt: null,
                   finishedAt: null,
-                  updatedAt: createdAt,
+                  updatedAt: new Date(createdAt.getTime()),
                   lockedBy: null,
                   lockedUntil: null,
                   idempotencyKey: task.idempotencyKey
@@ -364,14 +364,14 @@ export const make = (
             }
             const byId = new Map<string, TaskRecord>()
             const unknown: Array<TaskId> = []
-            const at = rows.length === 0 ? undefined : toDate(rows[0]!.at)!
+            const at = rows.length === 0 ? 0 : toDate(rows[0]!.at)!.getTime()
             for (let i = 0; i < inputs.length; i++) {
               const input = inputs[i]!
               const row = rowOf(input.id)
               if (row === undefined) continue
               const record = claimed[i]
               if (record === undefined) unknown.push(input.id)
-              else byId.set(input.id, settledRecord(record, input.settlement, row, at!))
+              else byId.set(input.id, settledRecord(record, input.settlement, row, at))
             }
             const done = () => {
               publish(Array.from(byId.values()))

@@ -354,29 +354,6 @@ export const toRecord = (row: TaskRow): TaskRecord => ({
 })
 
 /**
- * The `Date` of the last timestamp seen, made again only when the timestamp changes: the rows of
- * one claim share their claim time and lease, and most share their run_at and creation time, so
- * their records share those `Date`s (which, like the records, are not to be mutated).
- */
-class DateCache {
-  private millis = Number.NaN
-  private date = new Date(0)
-  of(value: Timestamp): Date {
-    if (typeof value !== "number") return date(value)
-    if (value !== this.millis) {
-      this.millis = value
-      this.date = new Date(value)
-    }
-    return this.date
-  }
-}
-
-const claimedAt = new DateCache()
-const claimedRunAt = new DateCache()
-const claimedCreatedAt = new DateCache()
-const claimedLockedUntil = new DateCache()
-
-/**
  * The record of a task `owner` claimed, from its `task_claim` row: processing, held by `owner`,
  * started at the claim's time.
  *
@@ -384,7 +361,8 @@ const claimedLockedUntil = new DateCache()
  * @category decoding
  */
 export const toClaimedRecord = (row: ClaimedRow, owner: string): TaskRecord => {
-  const at = claimedAt.of(row.at)
+  // a `Date` of its own per field and record: a `Date` is mutable, and records shared between
+  // callers (and stores) must not change under one another (`setTime`)
   return {
     id: row.id as TaskId,
     name: row.name,
@@ -395,13 +373,13 @@ export const toClaimedRecord = (row: ClaimedRow, owner: string): TaskRecord => {
     result: null,
     error: row.error as TaskErrorInfo | null,
     priority: row.priority,
-    runAt: claimedRunAt.of(row.run_at),
-    createdAt: claimedCreatedAt.of(row.created_at),
-    startedAt: at,
+    runAt: date(row.run_at),
+    createdAt: date(row.created_at),
+    startedAt: date(row.at),
     finishedAt: null,
-    updatedAt: at,
+    updatedAt: date(row.at),
     lockedBy: owner,
-    lockedUntil: claimedLockedUntil.of(row.locked_until),
+    lockedUntil: date(row.locked_until),
     idempotencyKey: row.idempotency_key
   }
 }

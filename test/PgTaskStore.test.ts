@@ -5,6 +5,7 @@
  * every test works in a schema of its own.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import Pg from "pg"
 import { assert, describe, it, layer } from "@effect/vitest"
 import {
   Chunk,
@@ -542,6 +543,21 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       const replaced = yield* pidOf
       assert.notStrictEqual(replaced, lane)
       assert.isNumber(replaced)
+    }))
+
+  it.scoped("the pg client under a reserved connection is where the store reads it (a private field of @effect/sql-pg)", () =>
+    Effect.gen(function*() {
+      // PgTaskStore reads the private `pg` field of @effect/sql-pg's connection to prepare its
+      // statements and to end a broken connection: this fails when an upgrade moves or renames it
+      const sql = yield* PgClient.PgClient
+      const connection = yield* sql.reserve
+      const field = (connection as unknown as { readonly pg?: unknown }).pg
+      assert.instanceOf(field, Pg.Client)
+      const raw = PgTaskStore.rawClientOf(connection)
+      assert.strictEqual(raw, field)
+      // and it is the connection's own session, not another one of the pool
+      const [row] = yield* connection.execute("SELECT pg_backend_pid() AS pid", [], undefined)
+      assert.strictEqual((field as { readonly processID?: unknown }).processID, row!.pid)
     }))
 
   it.scoped("the stores of one client keep at most a third of its pool reserved, so other queries still run", () =>

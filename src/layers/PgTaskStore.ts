@@ -109,8 +109,16 @@ interface RawClient {
   ) => void
 }
 
-/** The `pg` client under a reserved @effect/sql-pg connection, where it can be seen. */
-const rawClientOf = (connection: Connection): RawClient | undefined => {
+/**
+ * The `pg` client under a reserved @effect/sql-pg connection, where it can be seen: the private
+ * field `pg` of its `ConnectionImpl` (@effect/sql-pg 0.53, pinned). The only read of a private
+ * field of the driver; `test/PgTaskStore.test.ts` ("the pg client under a reserved connection")
+ * fails when the field moves or changes, and without it statements go unprepared through the
+ * connection's `execute`.
+ *
+ * @internal
+ */
+export const rawClientOf = (connection: Connection): RawClient | undefined => {
   const client: unknown = (connection as { readonly pg?: unknown }).pg
   return typeof client === "object" && client !== null && typeof (client as RawClient).query === "function"
     ? client as RawClient

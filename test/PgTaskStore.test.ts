@@ -545,6 +545,76 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.isNumber(replaced)
     }))
 
+  it.scoped("heartbeats, settlements and progress writes of overlapping tasks in opposite orders never deadlock", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("locks")
+      yield* storeIn(schema, { listen: false })
+      // through the pool: each call on a connection (a transaction) of its own
+      const caller = PgTaskStore.makeCaller(sql, schema)
+      const n = 40
+      yield* caller.call("task_insert", {
+        p_tasks: Array.from({ length: n }, (_, i) => ({
+          id: `t${String(i).padStart(3, "0")}`,
+          name: "n",
+          payload: {},
+          priority: 0,
+          run_at: new Date().toISOString(),
+          idempotency_key: null
+        })),
+        p_now: null,
+        p_aging_ms: 60_000
+      })
+      const failures: Array<string> = []
+      for (let round = 0; round < 30 && failures.length === 0; round++) {
+        const claimed = yield* caller.call("task_claim", {
+          p_owner: "o",
+          p_names: ["n"],
+          p_limit: n,
+          p_lease_ms: 60_000,
+          p_now: null,
+          p_aging_ms: 60_000
+        })
+        const ids = claimed.map((row) => row.id).sort()
+        assert.strictEqual(ids.length, n)
+        const down = [...ids].reverse()
+        // each half overlaps the others, in the other order
+        const results = yield* Effect.all([
+          Effect.either(caller.call("task_heartbeat", { p_owner: "o", p_ids: ids, p_lease_ms: 60_000, p_now: null })),
+          Effect.either(caller.call("task_set_progress", {
+            p_updates: down.map((id) => ({ id, owner: "o", progress: round + 1 })),
+            p_now: null
+          })),
+          Effect.either(caller.call("task_heartbeat", { p_owner: "o", p_ids: down, p_lease_ms: 60_000, p_now: null })),
+          Effect.either(caller.call("task_settle", {
+            p_owners: down.map(() => "o"),
+            p_ids: down,
+            p_outcomes: down.map(() => "released" as const),
+            p_values: down.map(() => null),
+            p_run_ats: down.map(() => null),
+            p_progress: down.map(() => null),
+            p_now: null,
+            p_aging_ms: 60_000,
+            p_synchronous: false
+          }))
+        ], { concurrency: "unbounded" })
+        for (const result of results) if (result._tag === "Left") failures.push(result.left.reason)
+        // whatever was not settled (a heartbeat or progress write came first) is released now
+        yield* caller.call("task_settle", {
+          p_owners: ids.map(() => "o"),
+          p_ids: ids,
+          p_outcomes: ids.map(() => "released" as const),
+          p_values: ids.map(() => null),
+          p_run_ats: ids.map(() => null),
+          p_progress: ids.map(() => null),
+          p_now: null,
+          p_aging_ms: 60_000,
+          p_synchronous: false
+        })
+      }
+      assert.deepStrictEqual(failures, [])
+    }), { timeout: 60_000 })
+
   it.scoped("the pg client under a reserved connection is where the store reads it (a private field of @effect/sql-pg)", () =>
     Effect.gen(function*() {
       // PgTaskStore reads the private `pg` field of @effect/sql-pg's connection to prepare its

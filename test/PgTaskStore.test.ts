@@ -118,6 +118,7 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.deepStrictEqual(tables.map((t) => t.table_name), [
         "effect_tasks_migrations",
         "error_logs",
+        "task_feed_subscribers",
         "task_metrics",
         "task_status"
       ])

@@ -203,6 +203,10 @@ export interface Args {
   readonly task_next_run_at: { readonly p_names: ReadonlyArray<string> }
   readonly task_pending_count: Record<string, never>
   readonly task_delete_finished: { readonly p_status: string; readonly p_before: Date; readonly p_limit: number }
+  readonly task_feed_subscribe: { readonly p_id: string; readonly p_ttl_ms: number }
+  readonly task_feed_unsubscribe: { readonly p_id: string }
+  readonly task_changed: { readonly p_ids: ReadonlyArray<string> }
+  readonly task_changed_since: { readonly p_since: Date; readonly p_limit: number }
 }
 
 /**
@@ -224,6 +228,11 @@ export interface Results {
   readonly task_next_run_at: Date | string | null
   readonly task_pending_count: number
   readonly task_delete_finished: number
+  /** The database's time, epoch milliseconds. */
+  readonly task_feed_subscribe: number
+  readonly task_feed_unsubscribe: number
+  readonly task_changed: ReadonlyArray<TaskRow>
+  readonly task_changed_since: ReadonlyArray<TaskRow>
 }
 
 /**
@@ -299,7 +308,11 @@ export const signatures: { readonly [F in Name]: Signature<F> } = {
   task_delete_finished: {
     params: [["p_status", "text"], ["p_before", "timestamptz"], ["p_limit", "integer"]],
     returns: "value"
-  }
+  },
+  task_feed_subscribe: { params: [["p_id", "text"], ["p_ttl_ms", "bigint"]], returns: "value" },
+  task_feed_unsubscribe: { params: [["p_id", "text"]], returns: "value" },
+  task_changed: { params: [["p_ids", "text[]"]], returns: "rows" },
+  task_changed_since: { params: [["p_since", "timestamptz"], ["p_limit", "integer"]], returns: "rows" }
 }
 
 /**

@@ -155,7 +155,8 @@ const write = (engine: Engine, attempt: Attempt, decided: Decision): Effect.Effe
     (settled) => {
       apply(engine, attempt, decided, settled)
       return report(engine, attempt, decided)
-    }
+    },
+    engine.state
   )
 
 /**

@@ -1,7 +1,8 @@
 /**
  * How the engine treats a store that fails (`StoreUnavailable`): writes that settle a task are
  * retried until they go through (a settlement is never dropped), with a backoff from 100 ms up to
- * 5 s, logging each failure; reads made for a caller are retried briefly, then fail.
+ * 5 s cut short when another store call of the engine succeeds (`Answers`), logging each failure;
+ * reads made for a caller are retried briefly, then fail.
  *
  * @since 0.1.0
  * @internal

@@ -122,8 +122,6 @@ const maxVersions = 10_000
 /** How far before its last look a store looks again: a statement's start (its `updated_at`) may precede its commit. */
 const changeMarginMillis = 2_000
 
-let feedSessions = 0
-
 /** A port settlement, or the store's own undoing of a claim whose task never started. */
 type Outcome = Settlement | { readonly _tag: "Returned" }
 
@@ -828,7 +826,8 @@ export const make = (
      * driver's notices heard, and every `changePollInterval` what changed since the last look.
      */
     const remoteFeed: Effect.Effect<never, never, Scope.Scope> = Effect.gen(function*() {
-      const id = `${clock.unsafeCurrentTimeMillis().toString(36)}-${Math.random().toString(36).slice(2)}-${feedSessions++}`
+      // a new id per session: a session still closing must not unregister the next one
+      const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
       const notices = yield* Queue.unbounded<ChangeNotice | { readonly _tag: "Poll"; readonly at: number }>()
       yield* Effect.addFinalizer(() =>
         Effect.ignore(feedCall(caller.call("task_feed_unsubscribe", { p_id: id })))

@@ -5,6 +5,7 @@
  * every test works in a schema of its own.
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
+import Pg from "pg"
 import { assert, describe, it, layer } from "@effect/vitest"
 import {
   Chunk,
@@ -68,6 +69,37 @@ layer(PgClientLive)("PgTaskStore", (it) => {
     ),
     { settleMany: true }
   )
+
+  it.scoped("records own their Dates: two stores (other schemas, other options) and two rows of one claim share none", () =>
+    Effect.gen(function*() {
+      // in virtual time both stores claim at the same instant: a process-wide cache of Dates
+      // handed both the same object, so one caller's setTime moved the other store's record
+      const one = yield* storeIn(yield* freshSchema("dates"), { time: "clock", listen: false })
+      const two = yield* storeIn(yield* freshSchema("dates"), { time: "clock", listen: false, prefetch: 2 })
+      const runAt = new Date(0)
+      yield* one.insert([task("a", { runAt }), task("b", { runAt })])
+      yield* two.insert([task("c", { runAt })])
+      const claim = { names: ["n"], limit: 2, owner: "x", leaseMillis: 1000 }
+      const [a, b] = yield* one.claim(claim)
+      const [c] = yield* two.claim(claim)
+      assert.isDefined(a)
+      assert.isDefined(b)
+      assert.isDefined(c)
+      const dates = [a!, b!, c!].flatMap((r) => [r.runAt, r.createdAt, r.startedAt!, r.updatedAt, r.lockedUntil!])
+      assert.strictEqual(new Set(dates).size, dates.length)
+      assert.notStrictEqual(a!.runAt, runAt)
+      const before = c!.startedAt!.getTime()
+      a!.startedAt!.setTime(123)
+      assert.strictEqual(c!.startedAt!.getTime(), before)
+      const settled = yield* one.settleMany!("x", [[a!.id, { _tag: "Completed", result: null }], [
+        b!.id,
+        { _tag: "Completed", result: null }
+      ]])
+      const finished = settled.flatMap(Option.toArray)
+      assert.strictEqual(finished.length, 2)
+      const times = finished.flatMap((r) => [r.updatedAt, r.finishedAt!])
+      assert.strictEqual(new Set(times).size, times.length)
+    }))
 })
 
 // real time from here on: the database's clock, connections and notifications are the subject
@@ -86,6 +118,7 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       assert.deepStrictEqual(tables.map((t) => t.table_name), [
         "effect_tasks_migrations",
         "error_logs",
+        "task_feed_subscribers",
         "task_metrics",
         "task_status"
       ])
@@ -511,6 +544,91 @@ layer(PgClientLive, { excludeTestServices: true })("PgTaskStore on a real databa
       const replaced = yield* pidOf
       assert.notStrictEqual(replaced, lane)
       assert.isNumber(replaced)
+    }))
+
+  it.scoped("heartbeats, settlements and progress writes of overlapping tasks in opposite orders never deadlock", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("locks")
+      yield* storeIn(schema, { listen: false })
+      // through the pool: each call on a connection (a transaction) of its own
+      const caller = PgTaskStore.makeCaller(sql, schema)
+      const n = 40
+      yield* caller.call("task_insert", {
+        p_tasks: Array.from({ length: n }, (_, i) => ({
+          id: `t${String(i).padStart(3, "0")}`,
+          name: "n",
+          payload: {},
+          priority: 0,
+          run_at: new Date().toISOString(),
+          idempotency_key: null
+        })),
+        p_now: null,
+        p_aging_ms: 60_000
+      })
+      const failures: Array<string> = []
+      for (let round = 0; round < 30 && failures.length === 0; round++) {
+        const claimed = yield* caller.call("task_claim", {
+          p_owner: "o",
+          p_names: ["n"],
+          p_limit: n,
+          p_lease_ms: 60_000,
+          p_now: null,
+          p_aging_ms: 60_000
+        })
+        const ids = claimed.map((row) => row.id).sort()
+        assert.strictEqual(ids.length, n)
+        const down = [...ids].reverse()
+        // each half overlaps the others, in the other order
+        const results = yield* Effect.all([
+          Effect.either(caller.call("task_heartbeat", { p_owner: "o", p_ids: ids, p_lease_ms: 60_000, p_now: null })),
+          Effect.either(caller.call("task_set_progress", {
+            p_updates: down.map((id) => ({ id, owner: "o", progress: round + 1 })),
+            p_now: null
+          })),
+          Effect.either(caller.call("task_heartbeat", { p_owner: "o", p_ids: down, p_lease_ms: 60_000, p_now: null })),
+          Effect.either(caller.call("task_settle", {
+            p_owners: down.map(() => "o"),
+            p_ids: down,
+            p_outcomes: down.map(() => "released" as const),
+            p_values: down.map(() => null),
+            p_run_ats: down.map(() => null),
+            p_progress: down.map(() => null),
+            p_now: null,
+            p_aging_ms: 60_000,
+            p_synchronous: false
+          }))
+        ], { concurrency: "unbounded" })
+        for (const result of results) if (result._tag === "Left") failures.push(result.left.reason)
+        // whatever was not settled (a heartbeat or progress write came first) is released now
+        yield* caller.call("task_settle", {
+          p_owners: ids.map(() => "o"),
+          p_ids: ids,
+          p_outcomes: ids.map(() => "released" as const),
+          p_values: ids.map(() => null),
+          p_run_ats: ids.map(() => null),
+          p_progress: ids.map(() => null),
+          p_now: null,
+          p_aging_ms: 60_000,
+          p_synchronous: false
+        })
+      }
+      assert.deepStrictEqual(failures, [])
+    }), { timeout: 60_000 })
+
+  it.scoped("the pg client under a reserved connection is where the store reads it (a private field of @effect/sql-pg)", () =>
+    Effect.gen(function*() {
+      // PgTaskStore reads the private `pg` field of @effect/sql-pg's connection to prepare its
+      // statements and to end a broken connection: this fails when an upgrade moves or renames it
+      const sql = yield* PgClient.PgClient
+      const connection = yield* sql.reserve
+      const field = (connection as unknown as { readonly pg?: unknown }).pg
+      assert.instanceOf(field, Pg.Client)
+      const raw = PgTaskStore.rawClientOf(connection)
+      assert.strictEqual(raw, field)
+      // and it is the connection's own session, not another one of the pool
+      const [row] = yield* connection.execute("SELECT pg_backend_pid() AS pid", [], undefined)
+      assert.strictEqual((field as { readonly processID?: unknown }).processID, row!.pid)
     }))
 
   it.scoped("the stores of one client keep at most a third of its pool reserved, so other queries still run", () =>

@@ -162,10 +162,16 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
           signalSettled(state)
           return park(generation)
         }
+        if (state.running.has(record.id)) {
+          // a task of ours whose lease ran out while it ran or while its settlement waited (an
+          // outage): we hold it again, and the attempt goes on or its settlement lands; it never
+          // runs twice here at once
+          return again
+        }
         if (state.closing) {
           // claimed while shutting down: hand it straight back
           return Effect.as(
-            StoreRetry.untilDone(store.settle(record.id, state.owner, { _tag: "Released" }), "release"),
+            StoreRetry.untilDone(store.settle(record.id, state.owner, { _tag: "Released" }), "release", state),
             false
           )
         }
@@ -184,7 +190,11 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       const claimed = {
         onFailure: (error: { readonly reason: string }) =>
           Effect.flatMap(claimFailed(engine)(error), (records) => onClaimed(records[0])),
-        onSuccess: (records: ReadonlyArray<ClaimedTask>) => onClaimed(records[0])
+        onSuccess: (records: ReadonlyArray<ClaimedTask>) => {
+          // the store answers: settlements waiting to retry go now, before leases run out
+          StoreRetry.answered(state)
+          return onClaimed(records[0])
+        }
       }
       const step: Effect.Effect<boolean> = Effect.suspend(() => {
         if (state.closing) return restore(Effect.never)
@@ -256,7 +266,7 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
             )
           : Effect.zipRight(
             Effect.logWarning(`store unavailable (settle), retrying: ${error.reason}`),
-            StoreRetry.untilDoneThen(settleMany(state.owner, settlements), "settle", done)
+            StoreRetry.untilDoneThen(settleMany(state.owner, settlements), "settle", done, state)
           ),
       onSuccess: done
     })
@@ -282,6 +292,7 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
   const poll = store.shared
   let warned = false
   const nextRunAt = Effect.suspend(() => store.nextRunAt(state.names)).pipe(
+    Effect.tap(() => Effect.sync(() => StoreRetry.answered(state))),
     Effect.orElseSucceed(() => Option.none<Date>())
   )
   const step: Effect.Effect<void> = Effect.flatMap(
@@ -342,8 +353,11 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
     return store.heartbeat(state.owner, ids, settings.leaseMillis).pipe(
       Effect.flatMap(({ cancelled, lost }) =>
         Effect.zipRight(
+          Effect.sync(() => StoreRetry.answered(state)),
+          Effect.zipRight(
           Effect.forEach(cancelled, (id) => stopRunning(engine, id, "cancel"), { discard: true }),
           Effect.forEach(lost, (id) => stopRunning(engine, id, "lost"), { discard: true })
+          )
         )
       ),
       Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.reason}`))

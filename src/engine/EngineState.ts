@@ -112,6 +112,9 @@ export interface EngineState {
   restAfterClaim: boolean
   /** Done once a handler is registered: until then the engine runs nothing and need not listen. */
   readonly serving: Deferred.Deferred<void>
+  /** Store calls that succeeded, for settlements waiting to retry (`StoreRetry.Answers`). */
+  answers: number
+  readonly answered: Array<() => void>
 }
 
 /** @internal */
@@ -140,7 +143,9 @@ export const make = (owner: string): Effect.Effect<EngineState> =>
       roomGeneration: 0,
       busy: undefined,
       restAfterClaim: false,
-      serving: yield* Deferred.make<void>()
+      serving: yield* Deferred.make<void>(),
+      answers: 0,
+      answered: []
     }
   })
 

@@ -185,7 +185,7 @@ export const write = (engine: Engine, attempt: Attempt, decided: Decision, recor
       const next = error.permanent ? refused(decided, error) : decided
       return Effect.zipRight(
         Effect.logWarning(`store unavailable (settle), retrying: ${error.reason}`),
-        StoreRetry.untilDoneThen(call(next), "settle", landed(next))
+        StoreRetry.untilDoneThen(call(next), "settle", landed(next), engine.state)
       )
     },
     onSuccess: landed(decided)

@@ -64,6 +64,14 @@ export const validateSchema = (schema: string): string => {
  */
 export const channelOf = (schema: string): string => `${schema}.task_status`
 
+/**
+ * The channel on which the statements of a schema announce the tasks they changed, while some
+ * store subscribes (migration 0011).
+ *
+ * @since 0.1.0
+ */
+export const changesChannelOf = (schema: string): string => `${schema}.task_changes`
+
 const unavailable = (operation: string) => (cause: Cause.Cause<unknown>) =>
   new StoreUnavailable({ operation, reason: Cause.pretty(cause) })
 

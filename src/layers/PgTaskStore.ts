@@ -2,7 +2,8 @@
  * The PostgreSQL `TaskStore` (@effect/sql-pg): durable tasks that several engine instances share.
  * Building the layer applies the migrations (`PgMigrations`) to its schema; every operation then
  * calls one of the SQL functions they define (`TaskFunctions`), coalesced and throttled by
- * `SqlTaskStore`. New work from other instances arrives by LISTEN on `<schema>.task_status`.
+ * `SqlTaskStore`. New work from other instances arrives by LISTEN on `<schema>.task_status`, and
+ * their record changes (for `subscribe`, while it has subscribers) on `<schema>.task_changes`.
  *
  * The listener of a channel is shared by every store of the process on the same `PgClient`
  * (@effect/sql-pg's `listen` UNLISTENs the channel when any one subscriber stops). It goes through
@@ -116,8 +117,16 @@ interface RawClient {
   ) => void
 }
 
-/** The `pg` client under a reserved @effect/sql-pg connection, where it can be seen. */
-const rawClientOf = (connection: Connection): RawClient | undefined => {
+/**
+ * The `pg` client under a reserved @effect/sql-pg connection, where it can be seen: the private
+ * field `pg` of its `ConnectionImpl` (@effect/sql-pg 0.53, pinned). The only read of a private
+ * field of the driver; `test/PgTaskStore.test.ts` ("the pg client under a reserved connection")
+ * fails when the field moves or changes, and without it statements go unprepared through the
+ * connection's `execute`.
+ *
+ * @internal
+ */
+export const rawClientOf = (connection: Connection): RawClient | undefined => {
   const client: unknown = (connection as { readonly pg?: unknown }).pg
   return typeof client === "object" && client !== null && typeof (client as RawClient).query === "function"
     ? client as RawClient
@@ -339,8 +348,12 @@ export const makeCaller = (
 interface Listener {
   refs: number
   readonly pubsub: PubSub.PubSub<void>
-  /** Called on each wake-up as well (`onWakeup`), before the pubsub hears of it. */
-  readonly callbacks: Set<() => void>
+  /**
+   * Called on each wake-up as well (`onWakeup`), before the pubsub hears of it: with the
+   * notification's payload, or `undefined` when the session has started (anything may have been
+   * missed before).
+   */
+  readonly callbacks: Set<(payload: string | undefined) => void>
   fiber: Fiber.RuntimeFiber<never> | undefined
 }
 
@@ -359,24 +372,25 @@ const session = (
 ): Effect.Effect<never, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const signal = Effect.suspend(() => {
-      for (const wake of listener.callbacks) wake()
-      return PubSub.publish(listener.pubsub, undefined)
-    })
+    const signal = (payload: string | undefined) =>
+      Effect.suspend(() => {
+        for (const wake of listener.callbacks) wake(payload)
+        return PubSub.publish(listener.pubsub, undefined)
+      })
     let lastHeard = Number.NEGATIVE_INFINITY
     const ping = sql`SELECT pg_notify(${channel}, 'ping')`
     const stream = yield* Effect.forkScoped(
       Stream.runForEach(sql.listen(channel), (payload) =>
         Effect.suspend(() => {
           lastHeard = clock.unsafeCurrentTimeMillis()
-          return payload === "ping" ? Effect.void : signal
+          return payload === "ping" ? Effect.void : signal(payload)
         }))
     )
     const heard = Effect.sync(() => lastHeard > Number.NEGATIVE_INFINITY)
     const started = Effect.repeat(Effect.zipRight(ping, Effect.sleep(Duration.millis(100))), {
       until: () => lastHeard > Number.NEGATIVE_INFINITY
     }).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => "LISTEN never answered" }))
-    yield* Effect.zipRight(Effect.flatMap(heard, (done) => (done ? Effect.void : started)), signal)
+    yield* Effect.zipRight(Effect.flatMap(heard, (done) => (done ? Effect.void : started)), signal(undefined))
     const check: Effect.Effect<void, unknown> = Effect.suspend(() => {
       const silent = clock.unsafeCurrentTimeMillis() - lastHeard
       if (silent < checkMillis) return Effect.sleep(Duration.millis(checkMillis - silent))
@@ -493,6 +507,53 @@ export const onWakeup = (
       )
   )
 
+/**
+ * What the changes channel (`<schema>.task_changes`, migration 0011) says, as the SQL store's
+ * notices: the tasks of a notification, or a resync when the listener (re)started or a
+ * notification names no tasks.
+ */
+const noticeOf = (payload: string | undefined): SqlTaskStore.ChangeNotice => {
+  if (payload === undefined || payload === "*") return { _tag: "Resync" }
+  try {
+    const tasks: unknown = JSON.parse(payload)
+    if (Array.isArray(tasks)) return { _tag: "Changed", tasks: tasks as Array<readonly [string, number]> }
+  } catch {
+    // not ours: look at what changed
+  }
+  return { _tag: "Resync" }
+}
+
+/**
+ * The other instances' changes, heard by LISTEN on the schema's changes channel through the
+ * process's shared listener of it (the SQL store's `ChangeNotices`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const changeNotices = (
+  sql: PgClient.PgClient,
+  schema: string,
+  checkInterval: Duration.DurationInput = "30 seconds"
+): SqlTaskStore.ChangeNotices =>
+(notice) =>
+  Effect.flatMap(
+    acquireListener(sql, PgMigrations.changesChannelOf(schema), Duration.toMillis(Duration.decode(checkInterval))),
+    (listener) => {
+      const callback = (payload: string | undefined) => notice(noticeOf(payload))
+      return Effect.acquireRelease(
+        Effect.sync(() => {
+          listener.callbacks.add(callback)
+          // a listener already live started before this callback: what came meanwhile is read
+          if (listener.refs > 1) notice({ _tag: "Resync" })
+        }),
+        () =>
+          Effect.sync(() => {
+            listener.callbacks.delete(callback)
+          })
+      )
+    }
+  )
+
 // -- the store -------------------------------------------------------------------------------
 
 /**
@@ -515,7 +576,8 @@ export const make = (
     const signals = options.listen === false ? Stream.never : wakeups(sql, channel, options.listenCheckInterval)
     const callbacks = options.listen === false ? undefined : onWakeup(sql, channel, options.listenCheckInterval)
     const execute = yield* reservedExecute(sql, yield* reserveLanes(sql, options.reservedConnections ?? 3))
-    return yield* SqlTaskStore.make(makeCaller(sql, schema, execute), signals, options, callbacks)
+    const notices = options.listen === false ? undefined : changeNotices(sql, schema, options.listenCheckInterval)
+    return yield* SqlTaskStore.make(makeCaller(sql, schema, execute), signals, options, callbacks, notices)
   })
 
 /**

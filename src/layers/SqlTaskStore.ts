@@ -14,12 +14,14 @@
  * - progress writes are throttled: at most one `task_set_progress` per `progressInterval` for the
  *   whole store (the first at once, later ones batched), and an attempt's last progress always
  *   lands, with its settlement if not before;
- * - `subscribe` sees the changes this store makes (its own writes), not other processes'.
+ * - `subscribe` sees the changes this store makes at once, and those of other instances as the
+ *   driver hears of them (`ChangeNotices`: LISTEN on PostgreSQL) and, for any it missed, by reading
+ *   what changed every `changePollInterval` (over Supabase, only so): see migration 0011.
  *
  * @since 0.1.0
  */
-import type { Scope, Stream } from "effect"
-import { Deferred, Duration, Effect, Exit, FiberId, Option, Runtime } from "effect"
+import type { Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Queue, Runtime, Scope } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
 import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import type {
@@ -77,7 +79,48 @@ export interface SqlTaskStoreOptions {
    * engine a store of its own when prefetching.
    */
   readonly prefetch?: number | undefined
+  /**
+   * While the store has subscribers (`subscribe`, hence `changes`, `watch`, SSE and the
+   * dashboard): how often it reads the records changed in the store since its last look, for
+   * other instances' changes it did not hear of (a notification missed while LISTEN
+   * reconnected; over Supabase, which cannot LISTEN, the only way) ["5 seconds"].
+   */
+  readonly changePollInterval?: Duration.DurationInput | undefined
 }
+
+/**
+ * What a driver heard of other instances' changes: these tasks changed (their `updated_at` in
+ * epoch milliseconds), or something may have changed unheard (`Resync`: the listener (re)started,
+ * or a change too big to name), which the store answers by reading what changed lately.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChangeNotice =
+  | { readonly _tag: "Changed"; readonly tasks: ReadonlyArray<readonly [id: string, updatedAt: number]> }
+  | { readonly _tag: "Resync" }
+
+/**
+ * A driver's source of `ChangeNotice`s: calls `notice` for each, for as long as the scope lives.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChangeNotices = (notice: (notice: ChangeNotice) => void) => Effect.Effect<void, never, Scope.Scope>
+
+/** What the feed published of a task last: it never publishes the same version twice, nor an older one. */
+interface Version {
+  readonly updatedAt: number
+  readonly status: string
+  readonly progress: number
+  readonly attempt: number
+}
+
+/** How many tasks' versions the feed remembers. */
+const maxVersions = 10_000
+
+/** How far before its last look a store looks again: a statement's start (its `updated_at`) may precede its commit. */
+const changeMarginMillis = 2_000
 
 /** A port settlement, or the store's own undoing of a claim whose task never started. */
 type Outcome = Settlement | { readonly _tag: "Returned" }
@@ -91,21 +134,6 @@ interface SettleInput {
 
 const keyOf = (options: ClaimOptions): string =>
   `${options.owner}\u0000${options.leaseMillis}\u0000${options.names.join("\u0000")}`
-
-// the last key made: an engine's workers claim with the same owner, lease and names array
-let lastKey: { names: ReadonlyArray<string>; owner: string; leaseMillis: number; key: string } | undefined
-
-/** The buffer key of a claim: who claims, for how long, which names. */
-const claimKey = (options: ClaimOptions): string => {
-  const last = lastKey
-  if (
-    last !== undefined && last.names === options.names && last.owner === options.owner &&
-    last.leaseMillis === options.leaseMillis
-  ) return last.key
-  const key = keyOf(options)
-  lastKey = { names: options.names, owner: options.owner, leaseMillis: options.leaseMillis, key }
-  return key
-}
 
 const failAll = <A, B>(
   requests: ReadonlyArray<Batcher.Request<A, B, StoreUnavailable>>,
@@ -156,7 +184,7 @@ const settleArgs = (
  * The record of a settled task, from its claim row, the settlement and what `task_settle` answered
  * for it (its status, progress and run_at; `at` is the settlement's time).
  */
-const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow, at: Date): TaskRecord => {
+const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow, at: number): TaskRecord => {
   const final = row.status === "completed" || row.status === "failed" || row.status === "cancelled"
   return {
     id: claimed.id as TaskId,
@@ -175,8 +203,8 @@ const settledRecord = (claimed: ClaimedRow, settlement: Outcome, row: SettledRow
     runAt: toDate(row.run_at)!,
     createdAt: toDate(claimed.created_at)!,
     startedAt: toDate(claimed.at),
-    finishedAt: final ? at : null,
-    updatedAt: at,
+    finishedAt: final ? new Date(at) : null,
+    updatedAt: new Date(at),
     lockedBy: null,
     lockedUntil: null,
     idempotencyKey: claimed.idempotency_key
@@ -193,8 +221,9 @@ const oneOf = <A extends string>(operation: string, allowed: ReadonlyArray<A>, v
 
 /**
  * Builds a store over the SQL functions; its fibers (batch dispatchers, progress flushes) live as
- * long as the scope. `wakeups` is the driver's signal of new work from other instances, and
- * `onWakeup` (optional) the same signal as callbacks.
+ * long as the scope. `wakeups` is the driver's signal of new work from other instances,
+ * `onWakeup` (optional) the same signal as callbacks, and `changeNotices` (optional) what the
+ * driver hears of other instances' changes, listened to while the store has subscribers.
  *
  * @since 0.1.0
  * @category constructors
@@ -203,7 +232,8 @@ export const make = (
   caller: FunctionCaller,
   wakeups: Stream.Stream<void>,
   options: SqlTaskStoreOptions = {},
-  onWakeup?: TaskStore["onWakeup"]
+  onWakeup?: TaskStore["onWakeup"],
+  changeNotices?: ChangeNotices
 ): Effect.Effect<TaskStore, never, Scope.Scope> =>
   Effect.gen(function*() {
     const agingMillis = options.priorityAgingMillis ?? 60_000
@@ -217,9 +247,41 @@ export const make = (
       ? () => new Date(clock.unsafeCurrentTimeMillis())
       : () => null
     const feed = yield* ChangeFeed.make
+    // the last claim key made, per store (a module-level one was shared by every store of the
+    // process): an engine's workers claim with the same owner, lease and names array
+    let lastKey: { names: ReadonlyArray<string>; owner: string; leaseMillis: number; key: string } | undefined
+    /** The buffer key of a claim: who claims, for how long, which names. */
+    const claimKey = (options: ClaimOptions): string => {
+      const last = lastKey
+      if (
+        last !== undefined && last.names === options.names && last.owner === options.owner &&
+        last.leaseMillis === options.leaseMillis
+      ) return last.key
+      const key = keyOf(options)
+      lastKey = { names: options.names, owner: options.owner, leaseMillis: options.leaseMillis, key }
+      return key
+    }
 
+    // the last version published of each task, oldest first (a Map keeps insertion order)
+    const versions = new Map<string, Version>()
+    /** Whether a version is older than, or the same as, the last one published. */
+    const known = (id: string, updatedAt: number, record?: TaskRecord): boolean => {
+      const last = versions.get(id)
+      if (last === undefined || updatedAt > last.updatedAt) return false
+      if (updatedAt < last.updatedAt || record === undefined) return true
+      return record.status === last.status && record.progress === last.progress && record.attempt === last.attempt
+    }
     const publish = (records: ReadonlyArray<TaskRecord>): void => {
-      if (feed.active()) for (const record of records) feed.publish(record)
+      if (!feed.active()) return
+      for (const record of records) {
+        const updatedAt = record.updatedAt.getTime()
+        // own writes and what is heard of them from the database: published once
+        if (known(record.id, updatedAt, record)) continue
+        versions.delete(record.id)
+        versions.set(record.id, { updatedAt, status: record.status, progress: record.progress, attempt: record.attempt })
+        if (versions.size > maxVersions) versions.delete(versions.keys().next().value!)
+        feed.publish(record)
+      }
     }
     const publishCurrent = (id: TaskId): Effect.Effect<void> =>
       !feed.active() ? Effect.void : Effect.ignore(Effect.map(get(id), (record) => publish(Option.toArray(record))))
@@ -277,6 +339,7 @@ export const make = (
               results.push({ id: row.id as TaskId, inserted: row.inserted })
               if (row.inserted && feed.active()) {
                 const createdAt = toDate(row.created_at) ?? new Date(clock.unsafeCurrentTimeMillis())
+                // Dates of the record's own: the caller's `runAt` stays the caller's
                 inserted.push({
                   id: task.id,
                   name: task.name,
@@ -287,11 +350,11 @@ export const make = (
                   result: null,
                   error: null,
                   priority: task.priority,
-                  runAt: task.runAt,
+                  runAt: new Date(task.runAt.getTime()),
                   createdAt,
                   startedAt: null,
                   finishedAt: null,
-                  updatedAt: createdAt,
+                  updatedAt: new Date(createdAt.getTime()),
                   lockedBy: null,
                   lockedUntil: null,
                   idempotencyKey: task.idempotencyKey
@@ -364,14 +427,14 @@ export const make = (
             }
             const byId = new Map<string, TaskRecord>()
             const unknown: Array<TaskId> = []
-            const at = rows.length === 0 ? undefined : toDate(rows[0]!.at)!
+            const at = rows.length === 0 ? 0 : toDate(rows[0]!.at)!.getTime()
             for (let i = 0; i < inputs.length; i++) {
               const input = inputs[i]!
               const row = rowOf(input.id)
               if (row === undefined) continue
               const record = claimed[i]
               if (record === undefined) unknown.push(input.id)
-              else byId.set(input.id, settledRecord(record, input.settlement, row, at!))
+              else byId.set(input.id, settledRecord(record, input.settlement, row, at))
             }
             const done = () => {
               publish(Array.from(byId.values()))
@@ -728,6 +791,103 @@ export const make = (
         return Option.fromNullable(next)
       })
 
+    // -- the change feed across instances (migration 0011) -----------------------------------------
+    const changeMillis = Duration.toMillis(Duration.decode(options.changePollInterval ?? "5 seconds"))
+    const sinceOf = (cursor: number): Date => new Date(cursor - changeMarginMillis)
+    // a statement of the feed is not interrupted in flight (its subscribers gone, the store
+    // closing): a connection interrupted mid-statement held up the pool's end
+    const feedCall = Effect.uninterruptible
+    /** The database's time (or the clock's), and the store kept registered as a subscriber. */
+    const register = (id: string): Effect.Effect<number | undefined> =>
+      feedCall(caller.call("task_feed_subscribe", { p_id: id, p_ttl_ms: Math.max(3 * changeMillis, 10_000) })).pipe(
+        Effect.map((at) => (options.time === "clock" ? clock.unsafeCurrentTimeMillis() : Number(at))),
+        Effect.catchAll((error) => Effect.as(Effect.logDebug(`change feed: not registered: ${error.reason}`), undefined))
+      )
+    const readChanged = (ids: ReadonlyArray<string>): Effect.Effect<void> =>
+      Effect.forEach(
+        Array.from({ length: Math.ceil(ids.length / maxBatch) }, (_, i) => ids.slice(i * maxBatch, (i + 1) * maxBatch)),
+        (chunk) =>
+          feedCall(caller.call("task_changed", { p_ids: chunk })).pipe(
+            Effect.map((rows) => publish(rows.map(toRecord))),
+            Effect.catchAll((error) => Effect.logDebug(`change feed: changes not read: ${error.reason}`))
+          ),
+        { discard: true }
+      )
+    const readSince = (cursor: number): Effect.Effect<boolean> =>
+      feedCall(caller.call("task_changed_since", { p_since: sinceOf(cursor), p_limit: 1000 })).pipe(
+        Effect.map((rows) => {
+          publish(rows.map(toRecord))
+          return true
+        }),
+        Effect.catchAll((error) => Effect.as(Effect.logDebug(`change feed: changes not read: ${error.reason}`), false))
+      )
+    /**
+     * While someone subscribes: registered (so that statements announce their changes), the
+     * driver's notices heard, and every `changePollInterval` what changed since the last look.
+     */
+    const remoteFeed: Effect.Effect<never, never, Scope.Scope> = Effect.gen(function*() {
+      // a new id per session: a session still closing must not unregister the next one
+      const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`
+      const notices = yield* Queue.unbounded<ChangeNotice | { readonly _tag: "Poll"; readonly at: number }>()
+      yield* Effect.addFinalizer(() =>
+        Effect.ignore(feedCall(caller.call("task_feed_unsubscribe", { p_id: id })))
+      )
+      let cursor = (yield* register(id)) ?? clock.unsafeCurrentTimeMillis()
+      if (changeNotices !== undefined) yield* changeNotices((notice) => Queue.unsafeOffer(notices, notice))
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
+        Effect.sleep(Duration.millis(changeMillis)),
+        Effect.flatMap(register(id), (at) => Queue.offer(notices, { _tag: "Poll", at: at ?? Number.NaN }))
+      )))
+      const handle = Effect.flatMap(Queue.takeBetween(notices, 1, Number.POSITIVE_INFINITY), (batch) => {
+        const ids = new Set<string>()
+        let look = false
+        let at = Number.NaN
+        for (const notice of batch) {
+          if (notice._tag === "Changed") {
+            for (const [task, updatedAt] of notice.tasks) if (!known(task, updatedAt)) ids.add(task)
+          } else {
+            look = true
+            if (notice._tag === "Poll" && !Number.isNaN(notice.at)) at = Math.max(Number.isNaN(at) ? notice.at : at, notice.at)
+          }
+        }
+        const read = ids.size === 0 ? Effect.void : readChanged(Array.from(ids))
+        if (!look) return read
+        return Effect.zipRight(
+          read,
+          Effect.map(readSince(cursor), (done) => {
+            if (done && !Number.isNaN(at)) cursor = Math.max(cursor, at)
+          })
+        )
+      })
+      return yield* Effect.forever(handle)
+    })
+    let subscribers = 0
+    let remote: Fiber.RuntimeFiber<never> | undefined
+    const subscribe: TaskStore["subscribe"] = Effect.flatMap(feed.subscribe, (stream) =>
+      Effect.as(
+        Effect.acquireRelease(
+          Effect.suspend(() => {
+            if (subscribers++ > 0) return Effect.void
+            return Effect.map(
+              Effect.forkIn(Effect.interruptible(Effect.scoped(remoteFeed)), scope),
+              (fiber) => {
+                remote = fiber
+              }
+            )
+          }),
+          () =>
+            Effect.suspend(() => {
+              if (--subscribers > 0 || remote === undefined) return Effect.void
+              const fiber = remote
+              remote = undefined
+              versions.clear()
+              // not waited for: its unsubscribe and UNLISTEN may wait on a database that is down
+              return Fiber.interruptFork(fiber)
+            })
+        ),
+        stream
+      ))
+
     return TaskStore.of({
       shared: true,
       insert,
@@ -743,7 +903,7 @@ export const make = (
       deleteFinishedBefore,
       nextRunAt,
       pendingCount: caller.call("task_pending_count", {}),
-      subscribe: feed.subscribe,
+      subscribe,
       ahead,
       wakeups,
       onWakeup

@@ -203,6 +203,10 @@ export interface Args {
   readonly task_next_run_at: { readonly p_names: ReadonlyArray<string> }
   readonly task_pending_count: Record<string, never>
   readonly task_delete_finished: { readonly p_status: string; readonly p_before: Date; readonly p_limit: number }
+  readonly task_feed_subscribe: { readonly p_id: string; readonly p_ttl_ms: number }
+  readonly task_feed_unsubscribe: { readonly p_id: string }
+  readonly task_changed: { readonly p_ids: ReadonlyArray<string> }
+  readonly task_changed_since: { readonly p_since: Date; readonly p_limit: number }
 }
 
 /**
@@ -224,6 +228,11 @@ export interface Results {
   readonly task_next_run_at: Date | string | null
   readonly task_pending_count: number
   readonly task_delete_finished: number
+  /** The database's time, epoch milliseconds. */
+  readonly task_feed_subscribe: number
+  readonly task_feed_unsubscribe: number
+  readonly task_changed: ReadonlyArray<TaskRow>
+  readonly task_changed_since: ReadonlyArray<TaskRow>
 }
 
 /**
@@ -299,7 +308,11 @@ export const signatures: { readonly [F in Name]: Signature<F> } = {
   task_delete_finished: {
     params: [["p_status", "text"], ["p_before", "timestamptz"], ["p_limit", "integer"]],
     returns: "value"
-  }
+  },
+  task_feed_subscribe: { params: [["p_id", "text"], ["p_ttl_ms", "bigint"]], returns: "value" },
+  task_feed_unsubscribe: { params: [["p_id", "text"]], returns: "value" },
+  task_changed: { params: [["p_ids", "text[]"]], returns: "rows" },
+  task_changed_since: { params: [["p_since", "timestamptz"], ["p_limit", "integer"]], returns: "rows" }
 }
 
 /**
@@ -354,29 +367,6 @@ export const toRecord = (row: TaskRow): TaskRecord => ({
 })
 
 /**
- * The `Date` of the last timestamp seen, made again only when the timestamp changes: the rows of
- * one claim share their claim time and lease, and most share their run_at and creation time, so
- * their records share those `Date`s (which, like the records, are not to be mutated).
- */
-class DateCache {
-  private millis = Number.NaN
-  private date = new Date(0)
-  of(value: Timestamp): Date {
-    if (typeof value !== "number") return date(value)
-    if (value !== this.millis) {
-      this.millis = value
-      this.date = new Date(value)
-    }
-    return this.date
-  }
-}
-
-const claimedAt = new DateCache()
-const claimedRunAt = new DateCache()
-const claimedCreatedAt = new DateCache()
-const claimedLockedUntil = new DateCache()
-
-/**
  * The record of a task `owner` claimed, from its `task_claim` row: processing, held by `owner`,
  * started at the claim's time.
  *
@@ -384,7 +374,8 @@ const claimedLockedUntil = new DateCache()
  * @category decoding
  */
 export const toClaimedRecord = (row: ClaimedRow, owner: string): TaskRecord => {
-  const at = claimedAt.of(row.at)
+  // a `Date` of its own per field and record: a `Date` is mutable, and records shared between
+  // callers (and stores) must not change under one another (`setTime`)
   return {
     id: row.id as TaskId,
     name: row.name,
@@ -395,13 +386,13 @@ export const toClaimedRecord = (row: ClaimedRow, owner: string): TaskRecord => {
     result: null,
     error: row.error as TaskErrorInfo | null,
     priority: row.priority,
-    runAt: claimedRunAt.of(row.run_at),
-    createdAt: claimedCreatedAt.of(row.created_at),
-    startedAt: at,
+    runAt: date(row.run_at),
+    createdAt: date(row.created_at),
+    startedAt: date(row.at),
     finishedAt: null,
-    updatedAt: at,
+    updatedAt: date(row.at),
     lockedBy: owner,
-    lockedUntil: claimedLockedUntil.of(row.locked_until),
+    lockedUntil: date(row.locked_until),
     idempotencyKey: row.idempotency_key
   }
 }

@@ -89,7 +89,6 @@ for (const [storeName, store] of stores) {
           const byName = yield* Effect.flip(engine.submitUnknown("note", payload))
           assert.strictEqual(byName._tag, "PayloadInvalid", byName.message)
         }
-        console.log("payloads done", Date.now())
         // a well-formed pair is fine
         const emoji = yield* engine.submit(Note, { text: "\ud83d\ude00" })
         for (const id of [nul, lone]) {
@@ -102,11 +101,8 @@ for (const [storeName, store] of stores) {
           const error = yield* Effect.flip(engine.list(filter))
           assert.strictEqual(error._tag, "OptionInvalid", JSON.stringify(filter))
         }
-        console.log("before list", Date.now())
         const all = yield* engine.list()
-        console.log("after list", Date.now())
         assert.deepStrictEqual(all.map((r) => r.id), [emoji])
-        yield* Effect.addFinalizer(() => Effect.sync(() => console.log("closing", Date.now())))
       }))
 
     it.scoped("submitMany with one idempotency key for many tasks is OptionInvalid, not a defect", () =>

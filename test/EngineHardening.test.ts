@@ -4,7 +4,7 @@
  * that ended cancelled; nothing is counted before its settlement lands. Memory store, virtual time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, TestClock } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope, TestClock } from "effect"
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
 import { TaskStore as TaskStoreTag } from "../src/services/TaskStore.js"
@@ -165,5 +165,37 @@ describe("engine hardening", () => {
       const record = Option.getOrThrow(yield* engine.get(id))
       assert.strictEqual(record.status, "failed")
       assert.include(record.error?.message, "the result cannot be stored")
+    }))
+
+  it.effect("a task claimed while the engine shuts down is handed back, and shutdown does not wait out its timeout", () =>
+    Effect.gen(function*() {
+      const claiming = yield* Deferred.make<void>()
+      const answer = yield* Deferred.make<void>()
+      const store = wrapped((store) => ({
+        claim: (options) =>
+          Effect.zipRight(
+            Effect.zipRight(Deferred.succeed(claiming, undefined), Deferred.await(answer)),
+            store.claim(options)
+          )
+      }))
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Note.toLayer(({ text }) => Effect.succeed(text)).pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false, maxConcurrent: 1 })),
+          Layer.provideMerge(store)
+        ),
+        scope
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const id = yield* engine.submit(Note, { text: "late" })
+      yield* Deferred.await(claiming)
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust(0)
+      // the claim in flight answers after shutdown began; virtual time stands still, so a
+      // shutdown waiting out its 30 s never ends
+      yield* Deferred.succeed(answer, undefined)
+      yield* Fiber.join(closing)
+      const record = Option.getOrThrow(yield* Context.get(context, TaskStoreTag).get(id))
+      assert.strictEqual(record.status, "pending")
     }))
 })

@@ -169,9 +169,15 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
           return again
         }
         if (state.closing) {
-          // claimed while shutting down: hand it straight back
+          // claimed while shutting down: hand it straight back, then tell shutdown (which waits
+          // for claims in flight; it waited out shutdownTimeout when not told)
           return Effect.as(
-            StoreRetry.untilDone(store.settle(record.id, state.owner, { _tag: "Released" }), "release", state),
+            StoreRetry.untilDoneThen(
+              store.settle(record.id, state.owner, { _tag: "Released" }),
+              "release",
+              () => Effect.sync(() => signalSettled(state)),
+              state
+            ),
             false
           )
         }

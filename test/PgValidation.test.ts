@@ -8,16 +8,22 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Either, Layer, Option, Schema } from "effect"
-import { Task, TaskEngine, TaskStore } from "../src/index.js"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Task, TaskEngine, TaskStore, WebHandler } from "../src/index.js"
 import * as PgTaskStore from "../src/layers/PgTaskStore.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
 import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
 import { TaskStore as TaskStoreTag } from "../src/services/TaskStore.js"
 import { freshSchema, PgClientLive } from "./support/Database.js"
+import { call } from "./support/http.js"
 import { clientOn, migratedSchema } from "./support/supabase.js"
 
 const Note = Task.make("note", {
-  payload: Schema.Struct({ text: Schema.String, tags: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number })) })
+  payload: Schema.Struct({
+    text: Schema.String,
+    tags: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number })),
+    data: Schema.optional(Schema.Unknown)
+  })
 })
 
 const NoteLive = Note.toLayer(() => Effect.void)
@@ -89,6 +95,14 @@ for (const [storeName, store] of stores) {
           const byName = yield* Effect.flip(engine.submitUnknown("note", payload))
           assert.strictEqual(byName._tag, "PayloadInvalid", byName.message)
         }
+        // nested past what a store's parser takes (PostgreSQL's jsonb gives up past some thousands)
+        let deep: unknown = 1
+        for (let i = 0; i < 5000; i++) deep = [deep]
+        for (const submitted of [engine.submit(Note, { text: "deep", data: deep }), engine.submitUnknown("note", { text: "deep", data: deep })]) {
+          const error = yield* Effect.flip(submitted)
+          assert.strictEqual(error._tag, "PayloadInvalid")
+          if (error._tag === "PayloadInvalid") assert.include(error.issue, "nested deeper than 1000 levels")
+        }
         // a well-formed pair is fine
         const emoji = yield* engine.submit(Note, { text: "\ud83d\ude00" })
         for (const id of [nul, lone]) {
@@ -135,5 +149,35 @@ layer(PgClientLive, { excludeTestServices: true })("the PostgreSQL store's refus
       assert.match(error.code ?? "", /^22/)
       assert.notMatch(error.reason, /SELECT|task_get\(/)
       assert.isAtMost(error.reason.length, 240)
+    }))
+})
+
+layer(PgClientLive, { excludeTestServices: true })("a bad stored row", (it) => {
+  it.scoped("a row whose times are PostgreSQL's infinity does not break GET /tasks or GET /tasks/{id}", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const schema = yield* freshSchema("badrow")
+      const context = yield* Layer.build(
+        NoteLive.pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false })),
+          Layer.provide(PgTaskStore.layerPostgres({ schema }))
+        )
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      const good = yield* engine.submit(Note, { text: "good" }, { delay: "1 hour" })
+      const bad = yield* engine.submit(Note, { text: "bad" }, { delay: "1 hour" })
+      // written by hand, around the engine
+      yield* sql.unsafe(`UPDATE "${schema}".task_status SET run_at = 'infinity', created_at = '-infinity' WHERE id = $1`, [bad])
+      const web = yield* Effect.acquireRelease(
+        Effect.sync(() => WebHandler.make(Layer.succeed(TaskEngine.TaskEngine, engine), { disposeOnUnload: false })),
+        (web) => Effect.promise(() => web.dispose())
+      )
+      const page = yield* call(web.handler, "GET", "/tasks")
+      assert.strictEqual(page.status, 200, page.text)
+      const ids = page.as(Schema.Struct({ tasks: Schema.Array(Schema.Struct({ id: Schema.String, runAt: Schema.String })) })).tasks
+      assert.deepStrictEqual(ids.map((t) => t.id).sort(), [bad, good].sort())
+      assert.strictEqual(ids.find((t) => t.id === bad)?.runAt, "9999-12-31T23:59:59.999Z")
+      const one = yield* call(web.handler, "GET", `/tasks/${bad}`)
+      assert.strictEqual(one.status, 200, one.text)
     }))
 })

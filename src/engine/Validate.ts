@@ -10,9 +10,8 @@
 import { Duration } from "effect"
 import { OptionInvalid } from "../services/TaskError.js"
 import type { TaskFilter } from "../services/TaskRecord.js"
+import { maxTimeMillis } from "../services/TaskRecord.js"
 
-/** The latest time a task may be scheduled for: the end of year 9999 (ISO dates, PostgreSQL and JS agree). */
-export const maxTimeMillis = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
 const minInt32 = -(2 ** 31)
 const maxInt32 = 2 ** 31 - 1

@@ -39,6 +39,7 @@ import type {
 } from "../services/TaskStore.js"
 import { TaskStore } from "../services/TaskStore.js"
 import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import { storedDate } from "../services/TaskRecord.js"
 import * as ChangeFeed from "./ChangeFeed.js"
 import * as Heap from "./Heap.js"
 
@@ -270,7 +271,8 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           result: null,
           error: null,
           priority: task.priority,
-          runAt: task.runAt.getTime(),
+          // a time that is none (written around the engine, which refuses it) would break the heap
+          runAt: storedDate(task.runAt).getTime(),
           startedAt: -1,
           finishedAt: -1,
           updatedAt: now,
@@ -413,7 +415,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           break
         case "Retry":
           row.error = settlement.error
-          toPending(row, settlement.runAt.getTime(), now)
+          toPending(row, storedDate(settlement.runAt).getTime(), now)
           if (listeners.length > 0) signalWork(row.runAt, owner)
           break
         case "Released":

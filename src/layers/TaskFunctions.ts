@@ -10,6 +10,7 @@
 import type { Effect } from "effect"
 import type { StoreUnavailable } from "../services/TaskError.js"
 import type { TaskErrorInfo, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import { maxTimeMillis, storedDate } from "../services/TaskRecord.js"
 
 /**
  * The SQL type of a parameter, which tells a driver how to pass the value: `jsonb` values are
@@ -326,7 +327,11 @@ export interface FunctionCaller {
   readonly call: <F extends Name>(name: F, args: Args[F]) => Effect.Effect<Results[F], StoreUnavailable>
 }
 
-const date = (value: Timestamp): Date => (value instanceof Date ? value : new Date(value))
+// a row's time that is none or out of range (a hand-written 'infinity') is clamped, not an Invalid Date
+const date = (value: Timestamp): Date => {
+  if (typeof value === "number" && value >= 0 && value <= maxTimeMillis) return new Date(value)
+  return storedDate(value)
+}
 
 const dateOrNull = (value: Timestamp | null | undefined): Date | null =>
   value === null || value === undefined ? null : date(value)

@@ -136,3 +136,24 @@ export interface TaskFilter {
   /** The id of the last record of the previous page: the page starts after it. */
   readonly cursor?: TaskId | string | undefined
 }
+
+/**
+ * The latest time a record holds: the end of year 9999, where ISO 8601 dates, PostgreSQL and
+ * JavaScript agree. Submits beyond it are refused; a stored time beyond it (or no time at all, as
+ * PostgreSQL's `infinity`) is read as this, or as the epoch when below.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const maxTimeMillis = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
+/**
+ * A stored time as a valid `Date`: a time that is none (NaN, PostgreSQL's `infinity`) or out of
+ * range becomes the nearest end of the range, so one bad row never breaks a listing. @internal
+ */
+export const storedDate = (value: Date | number | string): Date => {
+  const millis = typeof value === "number" ? value : typeof value === "string" ? Date.parse(value) : value.getTime()
+  if (millis >= 0 && millis <= maxTimeMillis) return value instanceof Date ? value : new Date(millis)
+  const high = millis > maxTimeMillis || (typeof value === "string" && /^\+?infinity$/i.test(value))
+  return new Date(high ? maxTimeMillis : 0)
+}

@@ -5,15 +5,19 @@
  *
  * @since 0.1.0
  */
-import type { Context } from "effect"
-import { Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
 import type { TaskTimeout } from "../services/TaskError.js"
 import { defaultSchedule } from "./Retry.js"
-import { TaskEngine } from "./TaskEngine.js"
+import type { TaskEngine } from "./TaskEngine.js"
 import { textIssue } from "./Validate.js"
+
+// The engine's tag, rebuilt by its key (the same tag: `Context.GenericTag` tags are equal by
+// key) with a type-only import, so that definitions do not import the engine at run time: the
+// engine imports the definitions' types, and an import back would be a cycle.
+const Engine: Context.Tag<TaskEngine, TaskEngine> = Context.GenericTag<TaskEngine>("effect-tasks/TaskEngine")
 
 /**
  * @since 0.1.0
@@ -196,7 +200,7 @@ export const make = <
     toLayer: (handler) =>
       Layer.effectDiscard(
         Effect.gen(function*() {
-          const engine = yield* TaskEngine
+          const engine = yield* Engine
           const context = yield* Effect.context<never>()
           yield* engine.register({
             definition: definition as unknown as Any,

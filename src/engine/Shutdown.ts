@@ -1,0 +1,39 @@
+/**
+ * The graceful shutdown, run when the engine's scope closes (before its fibers are interrupted):
+ * intake stops (`closing`), running attempts get `shutdownTimeout` to finish, the rest are
+ * interrupted and handed back to the store as `pending`, and awaiters here are interrupted.
+ *
+ * @since 0.2.0
+ * @internal
+ */
+import { Cause, Deferred, Duration, Effect, Option } from "effect"
+import * as Dispatcher from "./Dispatcher.js"
+import type { Engine } from "./EngineState.js"
+
+/** The shutdown finalizer's effect. @internal */
+export const shutdown = (engine: Engine): Effect.Effect<void> => {
+  const { settings, state } = engine
+  const allSettled: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (settled) =>
+    Effect.suspend(() => {
+      if (state.running.size === 0 && state.claiming === 0) return Effect.void
+      state.settled.push(settled)
+      return Effect.zipRight(Deferred.await(settled), allSettled)
+    }))
+  return Effect.gen(function*() {
+    state.closing = true
+    const finished = yield* Effect.interruptible(allSettled).pipe(
+      Effect.timeout(Duration.millis(settings.shutdownMillis)),
+      Effect.option
+    )
+    if (Option.isNone(finished)) {
+      const ids = Array.from(state.running.keys())
+      yield* Effect.logWarning(`shutdown: interrupting ${ids.length} running task(s); they go back to pending`)
+      yield* Effect.forEach(ids, (id) => Dispatcher.stopRunning(engine, id, "shutdown"), { discard: true })
+      yield* allSettled
+    }
+    for (const waiting of state.waiters.values()) {
+      for (const d of waiting) Deferred.unsafeDone(d, Effect.interrupt)
+    }
+    state.waiters.clear()
+  }).pipe(Effect.catchAllCause((cause) => Effect.logError("shutdown failed", Cause.pretty(cause))))
+}

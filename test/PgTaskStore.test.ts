@@ -24,6 +24,9 @@ import {
   Scope,
   Stream
 } from "effect"
+import * as fs from "node:fs"
+import { fileURLToPath } from "node:url"
+import { migrationFilePattern, readMigrationFiles, staleFiles } from "../scripts/generate.js"
 import * as PgMigrations from "../src/layers/PgMigrations.js"
 import * as PgTaskStore from "../src/layers/PgTaskStore.js"
 import * as SqlTaskStore from "../src/layers/SqlTaskStore.js"
@@ -31,7 +34,6 @@ import type { FunctionCaller } from "../src/layers/TaskFunctions.js"
 import type { NewTask, TaskId } from "../src/services/TaskRecord.js"
 import { TaskStore } from "../src/services/TaskStore.js"
 import { databaseUrl, freshSchema, PgClientLive } from "./support/Database.js"
-import { readMigrationFiles } from "./support/embedMigrations.js"
 import { taskStoreContract } from "./TaskStoreContract.js"
 
 const id = (value: string): TaskId => value as TaskId
@@ -51,14 +53,77 @@ const storeIn = (schema: string, options: PgTaskStore.PgTaskStoreOptions = {}) =
   Effect.map(Layer.build(PgTaskStore.layerPostgres({ schema, ...options })), Context.get(TaskStore))
 
 describe("PgMigrations", () => {
-  it("embeds exactly the migrations/*.sql files", () => {
+  it("embeds exactly the migrations/NNNN_*.sql files, and not current-schema.sql", () => {
     assert.deepStrictEqual({ ...PgMigrations.sql }, readMigrationFiles())
+    assert.isTrue(fs.existsSync(new URL("../migrations/current-schema.sql", import.meta.url)))
+    assert.isFalse(migrationFilePattern.test("current-schema.sql"))
+    assert.notInclude(Object.keys(PgMigrations.sql), "current-schema")
+  })
+
+  it("the generated files are current (npm run generate makes them)", () => {
+    assert.deepStrictEqual(staleFiles(), [])
   })
 
   it("refuses a schema name that is not a plain lower-case identifier", () => {
     assert.throws(() => PgTaskStore.layerPostgres({ schema: "Bad-Name" }), /schema must match/)
     assert.throws(() => PgTaskStore.layerPostgres({ schema: "x".repeat(49) }), /schema must match/)
   })
+})
+
+/** What a schema holds, as text in which the schema's name reads `<schema>`. */
+const catalogOf = (schema: string) =>
+  Effect.gen(function*() {
+    const sql = yield* PgClient.PgClient
+    const rows = yield* sql.unsafe<{ kind: string; name: string; def: string }>(
+      `SELECT 'function' AS kind, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name,
+              pg_get_functiondef(p.oid) AS def
+       FROM pg_proc p WHERE p.pronamespace = $1::regnamespace
+       UNION ALL
+       SELECT 'relation', c.relname, c.relkind::text || ' ' || coalesce(array_to_string(c.reloptions, ','), '') || ' ' ||
+              coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
+                                 CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END ||
+                                 coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY a.attnum)
+                        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+       FROM pg_class c WHERE c.relnamespace = $1::regnamespace
+       UNION ALL
+       SELECT 'constraint', k.conrelid::regclass::text || ' ' || k.conname, pg_get_constraintdef(k.oid)
+       FROM pg_constraint k WHERE k.connamespace = $1::regnamespace
+       UNION ALL
+       SELECT 'index', c.relname, pg_get_indexdef(c.oid)
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = $1::regnamespace
+       UNION ALL
+       SELECT 'trigger', t.tgname, pg_get_triggerdef(t.oid)
+       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = $1::regnamespace AND NOT t.tgisinternal
+       UNION ALL
+       SELECT 'type', t.typname, t.typtype::text FROM pg_type t WHERE t.typnamespace = $1::regnamespace
+       ORDER BY 1, 2`,
+      [schema]
+    )
+    return rows
+      .filter((row) => !`${row.name} ${row.def}`.includes(PgMigrations.migrationsTable))
+      .map((row) => `${row.kind} ${row.name}: ${row.def}`.replaceAll(schema, "<schema>"))
+  })
+
+layer(PgClientLive)("PgMigrations on PostgreSQL", (it) => {
+  it.scoped("current-schema.sql, applied to an empty schema, makes what the migrations make", () =>
+    Effect.gen(function*() {
+      const sql = yield* PgClient.PgClient
+      const migrated = yield* freshSchema("migrated")
+      yield* PgMigrations.run(migrated)
+      const current = yield* freshSchema("current")
+      const text = fs.readFileSync(fileURLToPath(new URL("../migrations/current-schema.sql", import.meta.url)), "utf8")
+      yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql.unsafe(`CREATE SCHEMA "${current}"`)
+        yield* sql.unsafe(`SET LOCAL search_path TO "${current}"`)
+        // its functions are in name order, not in the order they call each other (as pg_dump does)
+        yield* sql.unsafe("SET LOCAL check_function_bodies = off")
+        yield* sql.unsafe(text)
+      }))
+      const expected = yield* catalogOf(migrated)
+      assert.isAbove(expected.length, 40)
+      assert.deepStrictEqual(yield* catalogOf(current), expected)
+    }))
 })
 
 layer(PgClientLive)("PgTaskStore", (it) => {

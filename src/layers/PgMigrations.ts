@@ -1,8 +1,8 @@
 /**
- * The library's PostgreSQL migrations (`migrations/*.sql`, embedded in `PgMigrationsSql`) and
- * how they are applied: into a configurable schema, through @effect/sql's `Migrator`, when a
- * Postgres layer is built. Instances starting together are serialized by an advisory lock, so
- * each migration runs once.
+ * The library's PostgreSQL migrations (`migrations/NNNN_*.sql`, embedded in the generated
+ * `../generated/PgMigrationsSql.ts`) and how they are applied: into a configurable schema, through
+ * @effect/sql's `Migrator`, when a Postgres layer is built. Instances starting together are
+ * serialized by an advisory lock, so each migration runs once.
  *
  * @since 0.1.0
  */
@@ -10,7 +10,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Effect } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
-import { files } from "./PgMigrationsSql.js"
+import { files } from "../generated/PgMigrationsSql.js"
 
 /**
  * The schema the tables and functions go in when none is given: `public`, which Supabase's

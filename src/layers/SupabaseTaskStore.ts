@@ -8,11 +8,11 @@
  * What it does not do:
  * - wake-ups: supabase-js cannot LISTEN, so new work from other instances is found by the
  *   engine's polling backstop (every `pollInterval`: the store is `shared`);
- * - migrations: Supabase applies them. Copy `migrations/*.sql` to `supabase/migrations` (with a
- *   timestamp prefix, in order) and run `supabase db push`; `0007_privileges.sql` grants the
- *   functions to `service_role` only, so the client must use the service-role key. The schema is
- *   the client's (`createClient(url, key, { db: { schema } })`, "public" by default), and must be
- *   one PostgREST exposes.
+ * - migrations: Supabase applies them. Copy `migrations/[0-9]*.sql` (not `current-schema.sql`) to
+ *   `supabase/migrations` (with a timestamp prefix, in order) and run `supabase db push`;
+ *   `0007_privileges.sql` grants the functions to `service_role` only, so the client must use the
+ *   service-role key. The schema is the client's (`createClient(url, key, { db: { schema } })`,
+ *   "public" by default), and must be one PostgREST exposes.
  *
  * @since 0.1.0
  */

@@ -2,8 +2,8 @@
  * The claim step and the fibers that keep work flowing. An engine runs:
  *
  * - `maxConcurrent` workers. A worker is either *claiming* (asking the store for one runnable
- *   task), *running* (execute, then settle), or *idle* (parked on the `wake` queue, counted in
- *   `idle`). Submits, due retries and wake-ups from the store move idle workers to claiming; a
+ *   task), *running* (execute, then settle), or *idle* (parked: its resume callback waits in
+ *   `state.parked`, no fiber per task and no semaphore). Submits, due retries and wake-ups from the store move idle workers to claiming; a
  *   claim that finds nothing moves a worker to idle, unless `generation` moved meanwhile (then it
  *   claims again, so no news is ever missed). A backlog is tasks in the store, never fibers.
  *   Over a shared store that offers `settleMany` (the SQL stores) a worker does not wait for its

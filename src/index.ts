@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 export * as Task from "./engine/Task.js"
-export * as TaskEngine from "./engine/TaskEngine.js"
+export * as TaskEngine from "./TaskEngine.js"
 export * as Progress from "./engine/Progress.js"
 export * as Retry from "./engine/Retry.js"
 export * as Cleanup from "./engine/Cleanup.js"
@@ -14,7 +14,7 @@ export * as TaskMetrics from "./layers/TaskMetrics.js"
 export * as TaskRecord from "./services/TaskRecord.js"
 export * as TaskError from "./services/TaskError.js"
 export * as WaitUntil from "./layers/WaitUntil.js"
-export * as EdgeRuntime from "./layers/EdgeRuntime.js"
+export * as EdgeRuntime from "./edge/EdgeRuntime.js"
 export * as TaskApi from "./http/TaskApi.js"
 export * as TaskHttp from "./http/TaskHttp.js"
 export * as WebHandler from "./http/WebHandler.js"

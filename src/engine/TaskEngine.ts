@@ -7,9 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, ExecutionStrategy, Layer, Option, Scope, Stream } from "effect"
-import * as MemoryErrorReporter from "../layers/MemoryErrorReporter.js"
-import * as MemoryTaskMetrics from "../layers/MemoryTaskMetrics.js"
+import { Context, Duration, Effect, ExecutionStrategy, Option, Scope, Stream } from "effect"
 import { ErrorReporter } from "../services/ErrorReporter.js"
 import type {
   DuplicateTask,
@@ -215,22 +213,21 @@ const randomHex = (bytes: number): string => {
 
 
 /**
- * Builds an engine in the current scope: requires a `TaskStore`; uses the `ErrorReporter` and
- * `TaskMetrics` in context, or in-memory ones.
+ * Builds an engine in the current scope over the `TaskStore`, `TaskMetrics` and `ErrorReporter`
+ * in context. The public `TaskEngine.make` and `TaskEngine.layer` (`src/TaskEngine.ts`) provide
+ * in-memory metrics and reporter where none is given.
  *
- * @since 0.1.0
- * @category constructors
+ * @since 0.2.0
+ * @internal
  */
-export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, TaskStore | import("effect").Scope.Scope> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<TaskEngine, never, TaskStore | TaskMetrics | ErrorReporter | Scope.Scope> =>
   Effect.gen(function*() {
     const settings = settingsOf(options)
     const store = yield* TaskStore
-    const metrics = yield* Effect.serviceOption(TaskMetrics).pipe(
-      Effect.flatMap(Option.match({ onNone: () => MemoryTaskMetrics.make, onSome: Effect.succeed }))
-    )
-    const reporter = yield* Effect.serviceOption(ErrorReporter).pipe(
-      Effect.flatMap(Option.match({ onNone: () => MemoryErrorReporter.make(), onSome: Effect.succeed }))
-    )
+    const metrics = yield* TaskMetrics
+    const reporter = yield* ErrorReporter
     const clock = yield* Effect.clock
     // workers live in a scope of their own, closed after the graceful shutdown below
     const workerScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
@@ -302,31 +299,3 @@ export const make = (options: Options = {}): Effect.Effect<TaskEngine, never, Ta
     yield* Effect.addFinalizer(() => Shutdown.shutdown(engine))
     return service
   })
-
-/**
- * The engine as a layer: requires a `TaskStore`; provides `TaskEngine`. Handlers register with
- * `Definition.toLayer`, provided on top of it.
- *
- * @example
- * import { Effect, Layer, Schema } from "effect"
- * import { Task, TaskEngine, TaskStore } from "effect-tasks"
- *
- * const Hello = Task.make("hello", { payload: Schema.Struct({ name: Schema.String }), success: Schema.String })
- * const HelloLive = Hello.toLayer(({ name }) => Effect.succeed(`hello ${name}`))
- *
- * const AppLayer = HelloLive.pipe(
- *   Layer.provideMerge(TaskEngine.layer({ maxConcurrent: 5 })),
- *   Layer.provide(TaskStore.layerMemory)
- * )
- *
- * const program = Effect.gen(function*() {
- *   const engine = yield* TaskEngine.TaskEngine
- *   const id = yield* engine.submit(Hello, { name: "world" })
- *   return yield* engine.await(Hello, id)
- * }).pipe(Effect.provide(AppLayer))
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options: Options = {}): Layer.Layer<TaskEngine, never, TaskStore> =>
-  Layer.scoped(TaskEngine, make(options))

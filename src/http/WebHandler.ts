@@ -11,7 +11,7 @@ import { HttpApiBuilder, HttpServer } from "@effect/platform"
 import type { Context } from "effect"
 import { Layer } from "effect"
 import type { TaskEngine } from "../engine/TaskEngine.js"
-import { disposeOnUnload } from "../layers/EdgeRuntime.js"
+import { disposeOnUnload } from "../edge/EdgeRuntime.js"
 import * as TaskHttp from "./TaskHttp.js"
 
 /**

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Effect, Layer, Ref } from "effect"
-import * as TaskEngine from "../engine/TaskEngine.js"
+import * as TaskEngine from "../TaskEngine.js"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import { TaskStore } from "../services/TaskStore.js"
 

@@ -1,0 +1,51 @@
+/**
+ * The import directions of `src/` (the run-time cycle check is madge's, in `.ci/run`): the engine
+ * and the adapters meet only at the ports.
+ *
+ *   engine/ -> services/ <- layers/, generated/
+ *   http/, edge/ and the public modules (src/*.ts) on top, importing any of them
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "src")
+
+/** Where each folder may import from (besides itself and packages). */
+const allowed: Record<string, ReadonlyArray<string>> = {
+  services: [],
+  engine: ["services"],
+  generated: [],
+  layers: ["services", "generated"],
+  edge: ["services", "layers", "engine", "(public)"],
+  http: ["services", "layers", "engine", "edge", "(public)"]
+}
+
+const folderOf = (file: string): string => {
+  const relative = path.relative(src, file)
+  return relative.includes(path.sep) ? relative.split(path.sep)[0]! : "(public)"
+}
+
+const importsOf = (file: string): ReadonlyArray<string> =>
+  Array.from(fs.readFileSync(file, "utf8").matchAll(/^(?:import|export)\s[^"']*?from\s+["'](\.[^"']+)["']/gm), (m) =>
+    path.resolve(path.dirname(file), m[1]!))
+
+describe("architecture", () => {
+  it("imports go one way: engine -> services <- layers; http, edge and the public modules on top", () => {
+    const files = fs.readdirSync(src, { recursive: true }).map(String).filter((f) => f.endsWith(".ts"))
+    const wrong: Array<string> = []
+    for (const name of files) {
+      const file = path.join(src, name)
+      const from = folderOf(file)
+      const may = allowed[from]
+      if (may === undefined) continue // the public modules import anything
+      for (const target of importsOf(file)) {
+        const to = folderOf(target)
+        if (to !== from && !may.includes(to)) wrong.push(`${name} imports ${path.relative(src, target)}`)
+      }
+    }
+    assert.deepStrictEqual(wrong, [])
+    assert.isAbove(files.length, 40)
+  })
+})

@@ -48,4 +48,34 @@ describe("architecture", () => {
     assert.deepStrictEqual(wrong, [])
     assert.isAbove(files.length, 40)
   })
+
+  it("every field of the engine's state has one writer: its owner module", () => {
+    const owners: Record<string, ReadonlyArray<string>> = {
+      "engine/state/WorkerPool.ts": ["parked", "generation", "claiming", "restAfterClaim"],
+      "engine/state/Timer.ts": ["timer", "rearmed", "dueWhileBusy"],
+      "engine/state/Outbox.ts": ["behind", "outbox", "settlers", "writing"],
+      "engine/state/Waiters.ts": ["waiters", "settled", "room", "roomGeneration"],
+      "engine/state/Handlers.ts": ["handlers", "definitions", "names", "serving"],
+      "engine/EngineState.ts": ["running", "closing", "busy"],
+      "engine/StoreRetry.ts": ["answers", "answered"]
+    }
+    const ownerOf = new Map<string, string>()
+    for (const [file, fields] of Object.entries(owners)) for (const field of fields) ownerOf.set(field, file)
+    const fields = Array.from(ownerOf.keys()).join("|")
+    const write = new RegExp(
+      `\\b(?:state|answers)\\.(${fields})\\b(?:\\s*(?:[-+*/]?=(?!=)|\\+\\+|--)|\\.(?:push|pop|shift|unshift|splice|set|delete|clear|add)\\(|\\s*\\)?,\\s*Exit\\.)`,
+      "g"
+    )
+    const wrong: Array<string> = []
+    const engine = path.join(src, "engine")
+    for (const name of fs.readdirSync(engine, { recursive: true }).map(String).filter((f) => f.endsWith(".ts"))) {
+      const file = path.join("engine", name)
+      const text = fs.readFileSync(path.join(src, file), "utf8")
+      for (const match of text.matchAll(write)) {
+        const owner = ownerOf.get(match[1]!)
+        if (owner !== file) wrong.push(`${file} writes state.${match[1]} (owned by ${owner})`)
+      }
+    }
+    assert.deepStrictEqual(wrong, [])
+  })
 })

@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope, TestClock } from "effect"
+import * as EngineState from "../src/engine/EngineState.js"
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
 import { TaskStore as TaskStoreTag } from "../src/services/TaskStore.js"
@@ -197,5 +198,23 @@ describe("engine hardening", () => {
       yield* Fiber.join(closing)
       const record = Option.getOrThrow(yield* Context.get(context, TaskStoreTag).get(id))
       assert.strictEqual(record.status, "pending")
+    }))
+
+  it.scoped("EngineState.check names a broken invariant", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(
+        Note.toLayer(({ text }) => Effect.succeed(text)).pipe(
+          Layer.provideMerge(TaskEngine.layer({ cleanup: false, maxConcurrent: 2 })),
+          Layer.provide(TaskStore.layerMemory)
+        )
+      )
+      const engine = Context.get(context, TaskEngine.TaskEngine)
+      yield* engine.submit(Note, { text: "x" })
+      yield* engine.drain
+      const state = EngineState.ofService.get(engine)!
+      assert.deepStrictEqual(EngineState.check(state, { maxConcurrent: 2 }), [])
+      state.claiming = 3
+      assert.deepStrictEqual(EngineState.check(state, { maxConcurrent: 2 }), ["claiming 3 outside 0..2"])
+      state.claiming = 0
     }))
 })

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Layer, Ref, Schedule, Schema, Stream, TestClock } from "effect"
+import * as EngineState from "../src/engine/EngineState.js"
 import { Task, TaskEngine, TaskRecord, TaskStore } from "../src/index.js"
 
 class Oops extends Schema.TaggedError<Oops>()("Oops", { permanent: Schema.Boolean }) {}
@@ -62,6 +63,10 @@ describe("lifecycle properties", () => {
         )
         yield* Effect.gen(function*() {
           const engine = yield* TaskEngine.TaskEngine
+          // the engine's own invariants (EngineState.check), after every step of the run
+          const state = EngineState.ofService.get(engine)!
+          const invariants = (when: string) =>
+            assert.deepStrictEqual(EngineState.check(state, { maxConcurrent }), [], when)
           const history = yield* Ref.make<ReadonlyArray<TaskRecord.TaskRecord>>([])
           yield* Effect.fork(Stream.runForEach(engine.changes, (r) => Ref.update(history, (h) => [...h, r])))
           yield* TestClock.adjust(0)
@@ -77,6 +82,7 @@ describe("lifecycle properties", () => {
               case "advance":
                 yield* TestClock.adjust(o.millis)
             }
+            invariants(`after ${o._tag}`)
           }
           // move virtual time until every delay, timeout and backoff has played out: a hanging task
           // takes 3 timeouts and 2 backoffs (3.2 s), one worker may have 40 of them queued
@@ -84,8 +90,11 @@ describe("lifecycle properties", () => {
             const open = (yield* engine.list()).filter((r) => !TaskRecord.isTerminal(r.status))
             if (open.length === 0) break
             yield* TestClock.adjust("500 millis")
+            invariants("while the work plays out")
           }
           yield* engine.drain
+          invariants("drained")
+          assert.strictEqual(state.running.size + state.claiming + state.waiters.size, 0, "idle once drained")
           const records = yield* engine.list()
           assert.strictEqual(records.length, ids.length, "no task vanishes")
           assert.deepStrictEqual(new Set(records.map((r) => r.id)), new Set(ids))

@@ -33,17 +33,26 @@ import type { TaskRecord } from "../services/TaskRecord.js"
 import type { ClaimedTask, ClaimOptions, TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
 import {
+  awaitBusy,
   awaitRearm,
+  batchWritten,
+  claimAnswered,
+  claimSent,
   landed,
+  park as parkWorker,
+  parkSettler,
   rearm,
   sendBehind,
   settleBatch,
   settleReady,
   signalRoom,
   signalSettled,
+  takeBatch,
+  wakeOneThenRest,
   wakeSettler,
   wakeWorkers
 } from "./EngineState.js"
+import { dueWhileBusy, workerParked } from "./state/Timer.js"
 import type { Attempt } from "./Execute.js"
 import { runner } from "./Execute.js"
 import * as Progress from "./Progress.js"
@@ -105,16 +114,10 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
             resume(Effect.void)
             return
           }
-          if (state.dueWhileBusy) {
-            state.dueWhileBusy = false
-            rearm(state)
-          }
-          state.parked.push(resume)
+          workerParked(state)
+          const unpark = parkWorker(state, resume)
           wakeSettler(state)
-          return Effect.sync(() => {
-            const i = state.parked.indexOf(resume)
-            if (i >= 0) state.parked.splice(i, 1)
-          })
+          return unpark
         })),
         true
       )
@@ -152,12 +155,8 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       // what the worker claims with, made again when the engine's names change
       let options: ClaimOptions = { names: [], limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }
       const onClaimed = (record: ClaimedTask | undefined): Effect.Effect<boolean> => {
-        state.claiming--
-        if (state.restAfterClaim) {
-          // a wake-up woke one worker first (see `listen`): its claim is back, now the others
-          state.restAfterClaim = false
-          wakeWorkers(state, state.parked.length)
-        }
+        // after a wake-up of one worker (see `listen`), its claim is back: now the others
+        claimAnswered(state)
         if (record === undefined) {
           signalSettled(state)
           return park(generation)
@@ -204,8 +203,7 @@ export const worker = (engine: Engine): Effect.Effect<void> =>
       }
       const step: Effect.Effect<boolean> = Effect.suspend(() => {
         if (state.closing) return restore(Effect.never)
-        generation = state.generation
-        state.claiming++
+        generation = claimSent(state)
         if (local !== undefined) return onClaimed(local.claimOne(state.names, state.owner, settings.leaseMillis))
         if (options.names !== state.names) {
           options = { names: state.names, limit: 1, owner: state.owner, leaseMillis: settings.leaseMillis }
@@ -239,19 +237,14 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
       resume(Effect.void)
       return
     }
-    state.settlers.push(resume)
-    return Effect.sync(() => {
-      const i = state.settlers.indexOf(resume)
-      if (i >= 0) state.settlers.splice(i, 1)
-    })
+    return parkSettler(state, resume)
   })
   const write = Effect.suspend(() => {
-    const batch = state.outbox.splice(0, settleBatch)
+    const batch = takeBatch(state)
     if (batch.length === 0) return Effect.void
-    state.writing++
     const settlements = batch.map((o) => [o.attempt.record.id, o.decided.settlement] as const)
     const done = (results: ReadonlyArray<Option.Option<TaskRecord>>) => {
-      state.writing--
+      batchWritten(state)
       let reports: Array<Effect.Effect<void>> | undefined
       for (let i = 0; i < batch.length; i++) {
         const { attempt, decided } = batch[i]!
@@ -268,7 +261,7 @@ export const settler = (engine: Engine): Effect.Effect<never> => {
             Effect.ensuring(
               Effect.forEach(batch, ({ attempt, decided }) =>
                 Effect.zipRight(writeOne(engine, attempt, decided, true), Effect.sync(() => landed(state, attempt.running))), { discard: true }),
-              Effect.sync(() => state.writing--)
+              Effect.sync(() => batchWritten(state))
             )
           : Effect.zipRight(
             Effect.logWarning(`store unavailable (settle), retrying: ${error.reason}`),
@@ -321,7 +314,7 @@ export const timer = (engine: Engine): Effect.Effect<void> => {
         // due now: idle workers take it, busy ones come back for it; the first worker to park
         // afterwards re-arms us, to look for the next future runAt
         if (state.parked.length > 0) wakeWorkers(state, state.parked.length)
-        state.dueWhileBusy = true
+        dueWhileBusy(state)
         wait = Number.POSITIVE_INFINITY
       }
       if (poll) wait = Math.min(wait, settings.pollMillis)
@@ -371,11 +364,7 @@ export const heartbeat = (engine: Engine): Effect.Effect<void> => {
   })
   // parked while nothing runs, so an idle engine never wakes for heartbeats
   const waitBusy = Effect.flatMap(Deferred.make<void>(), (busy) =>
-    Effect.suspend(() => {
-      if (state.running.size > 0) return Effect.void
-      state.busy = busy
-      return Deferred.await(busy)
-    }))
+    Effect.suspend(() => awaitBusy(state, busy)))
   const step = Effect.zipRight(waitBusy, Effect.zipRight(Effect.sleep(Duration.millis(settings.heartbeatMillis)), beat))
   const loop: Effect.Effect<void> = Effect.flatMap(step, () => loop)
   return loop
@@ -405,8 +394,7 @@ export const listen = (engine: Engine): Effect.Effect<void> => {
       rearm(state)
       return
     }
-    wakeWorkers(state, 1)
-    if (state.parked.length > 0) state.restAfterClaim = true
+    wakeOneThenRest(state)
   }
   // once listening, one look for work that came before the listener did
   const listening = store.onWakeup !== undefined

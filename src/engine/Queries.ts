@@ -61,16 +61,7 @@ export const make = (engine: Engine) => {
   /** The terminal record of a task, waiting for it; polls a shared store as a backstop. */
   const terminal = (id: string): Effect.Effect<TaskRecord, TaskNotFound | StoreUnavailable> =>
     Effect.flatMap(Deferred.make<TaskRecord>(), (done) => {
-      const waiting = state.waiters.get(id)
-      if (waiting === undefined) state.waiters.set(id, [done])
-      else waiting.push(done)
-      const forget = Effect.sync(() => {
-        const list = state.waiters.get(id)
-        if (list === undefined) return
-        const rest = list.filter((d) => d !== done)
-        if (rest.length === 0) state.waiters.delete(id)
-        else state.waiters.set(id, rest)
-      })
+      const forget = EngineState.addWaiter(state, id, done)
       const check: Effect.Effect<Option.Option<TaskRecord>, TaskNotFound | StoreUnavailable> = Effect.flatMap(
         get(id),
         Option.match({
@@ -125,7 +116,7 @@ export const make = (engine: Engine) => {
 
   const drain: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (settled) =>
     Effect.suspend(() => {
-      state.settled.push(settled)
+      const signalled = EngineState.awaitSettled(state, settled)
       const idle = state.running.size === 0 && state.claiming === 0
       const check = idle
         ? Effect.map(
@@ -133,7 +124,7 @@ export const make = (engine: Engine) => {
           (next) => Option.isNone(next) || next.value.getTime() > clock.unsafeCurrentTimeMillis()
         )
         : Effect.succeed(false)
-      return Effect.flatMap(check, (done) => (done ? Effect.void : Effect.zipRight(Deferred.await(settled), drain)))
+      return Effect.flatMap(check, (done) => (done ? Effect.void : Effect.zipRight(signalled, drain)))
     }))
   return { get, notFound, terminal, awaitTask, list, changes, watch, drain }
 }

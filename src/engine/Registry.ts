@@ -7,10 +7,11 @@
  * @internal
  */
 import type { Context } from "effect"
-import { Deferred, Duration, Effect, Exit } from "effect"
+import { Duration, Effect } from "effect"
 import { TaskTimeout } from "../services/TaskError.js"
 import type { Engine, Registered } from "./EngineState.js"
 import * as EngineState from "./EngineState.js"
+import * as Handlers from "./state/Handlers.js"
 import type * as Task from "./Task.js"
 
 /** The engine's `register`; `serviceContext` is what the workers run with (known once the service is made). @internal */
@@ -67,10 +68,7 @@ export const make = (
         return needsContext ? Effect.provide(effect, handler.context) : effect
       }
       const registered: Registered = { definition, handler, codecs: EngineState.codecsOf(definition), run }
-      state.handlers.set(definition.name, registered)
-      state.definitions.set(definition.name, definition)
-      state.names = Array.from(state.handlers.keys())
-      Deferred.unsafeDone(state.serving, Exit.void)
+      Handlers.add(state, definition, registered)
       EngineState.wakeWorkers(state, state.parked.length)
       EngineState.rearm(state)
       return Effect.void

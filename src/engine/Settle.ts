@@ -21,7 +21,7 @@ import type { TaskErrorInfo, TaskRecord } from "../services/TaskRecord.js"
 import type { Settlement } from "../services/TaskStore.js"
 import { redact } from "./Codec.js"
 import type { Engine } from "./EngineState.js"
-import { rearm, resolveWaiters, signalSettled, wakeWorkers } from "./EngineState.js"
+import { rearm, removeRunning, resolveWaiters, signalSettled, wakeWorkers } from "./EngineState.js"
 import type { Attempt } from "./Execute.js"
 import { nextDelay } from "./Retry.js"
 import * as StoreRetry from "./StoreRetry.js"
@@ -136,7 +136,7 @@ export const applyOutcome = (
 ): void => {
   const state = engine.state
   const id = attempt.record.id
-  state.running.delete(id)
+  removeRunning(state, id)
   if (!recorded) engine.metrics.record(attempt.record.name, decided.event, decided.value)
   if (decided.timedOut) engine.metrics.record(attempt.record.name, "timedOut", 1)
   if (outcome !== undefined) {
@@ -209,7 +209,7 @@ export const decide = (engine: Engine, attempt: Attempt): Decision | Effect.Effe
     return Effect.as(
       Effect.zipRight(
         Effect.sync(() => {
-          engine.state.running.delete(record.id)
+          removeRunning(engine.state, record.id)
           signalSettled(engine.state)
         }),
         Effect.logWarning(`task ${record.name} ${record.id}: lease lost to another instance; not settled here`)

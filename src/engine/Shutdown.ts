@@ -9,6 +9,7 @@
 import { Cause, Deferred, Duration, Effect, Option } from "effect"
 import * as Dispatcher from "./Dispatcher.js"
 import type { Engine } from "./EngineState.js"
+import * as EngineState from "./EngineState.js"
 
 /** The shutdown finalizer's effect. @internal */
 export const shutdown = (engine: Engine): Effect.Effect<void> => {
@@ -16,11 +17,10 @@ export const shutdown = (engine: Engine): Effect.Effect<void> => {
   const allSettled: Effect.Effect<void> = Effect.flatMap(Deferred.make<void>(), (settled) =>
     Effect.suspend(() => {
       if (state.running.size === 0 && state.claiming === 0) return Effect.void
-      state.settled.push(settled)
-      return Effect.zipRight(Deferred.await(settled), allSettled)
+      return Effect.zipRight(EngineState.awaitSettled(state, settled), allSettled)
     }))
   return Effect.gen(function*() {
-    state.closing = true
+    EngineState.close(state)
     const finished = yield* Effect.interruptible(allSettled).pipe(
       Effect.timeout(Duration.millis(settings.shutdownMillis)),
       Effect.option
@@ -31,9 +31,6 @@ export const shutdown = (engine: Engine): Effect.Effect<void> => {
       yield* Effect.forEach(ids, (id) => Dispatcher.stopRunning(engine, id, "shutdown"), { discard: true })
       yield* allSettled
     }
-    for (const waiting of state.waiters.values()) {
-      for (const d of waiting) Deferred.unsafeDone(d, Effect.interrupt)
-    }
-    state.waiters.clear()
+    EngineState.interruptWaiters(state)
   }).pipe(Effect.catchAllCause((cause) => Effect.logError("shutdown failed", Cause.pretty(cause))))
 }

@@ -30,6 +30,7 @@ import * as Control from "./Control.js"
 import * as Dispatcher from "./Dispatcher.js"
 import type { Engine, Settings } from "./EngineState.js"
 import * as EngineState from "./EngineState.js"
+import * as Handlers from "./state/Handlers.js"
 import * as Queries from "./Queries.js"
 import * as Registry from "./Registry.js"
 import * as Shutdown from "./Shutdown.js"
@@ -237,7 +238,7 @@ export const make = (
     const ahead = store.ahead !== undefined && store.ahead.serves(store) ? store.ahead : undefined
     const engine: Engine = { state, store, local, ahead, metrics, reporter, clock, settings }
     const cleanup = options.cleanup === false ? undefined : Cleanup.policy(options.cleanup ?? {})
-    for (const definition of options.definitions ?? []) state.definitions.set(definition.name, definition)
+    for (const definition of options.definitions ?? []) Handlers.declare(state, definition)
 
     const tracing = options.tracing ?? false
     const idPrefix = randomHex(8)

@@ -16,7 +16,7 @@ import type { Scope } from "effect"
 import { Cause, Duration, Effect, Fiber, PubSub, Stream } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import * as PgMigrations from "./PgMigrations.js"
-import type { ChangeNotice, ChangeNotices } from "./SqlTaskStore.js"
+import type { ChangeNotice, ChangeNotices } from "./SqlChangeFeed.js"
 
 interface Listener {
   refs: number

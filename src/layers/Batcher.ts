@@ -118,3 +118,9 @@ export const make = <A, B, E>(options: Options<A, B, E>): Effect.Effect<Batcher<
       })
     return { submit }
   })
+
+/** Fails every request of a batch with one error (a statement for all of them failed). @internal */
+export const failAll = <A, B, E>(requests: ReadonlyArray<Request<A, B, E>>, error: E): void => {
+  const exit = Exit.fail(error)
+  for (const request of requests) request.complete(exit)
+}

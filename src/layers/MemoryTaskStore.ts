@@ -4,30 +4,14 @@
  * makes from its own fibers), so every operation is atomic; time comes from the `Clock` captured
  * when the layer is built, so `TestClock` drives leases, delays and backoffs.
  *
- * Each task is one mutable row (times as epoch milliseconds, `-1` for none), changed in place by
- * every transition; callers get immutable `TaskRecord` snapshots made on the way out. Keeping the
- * long-lived rows free of per-transition allocations is what keeps a large backlog cheap for the
- * garbage collector.
- *
- * Where a pending task waits (each queue a `Heap`: a FIFO run of in-order pushes beside a binary
- * heap, so the usual case costs O(1)):
- * - `delayed[name]`, by `runAt`, while `runAt` is in the future;
- * - `ready[name]`, by the aged priority key `runAt - priority * agingMillis` and then submission
- *   order, once due (moved there by `claim` and `nextRunAt`).
- * A processing task also sits in `leases`, by `lockedUntil`; once its lease expires it is
- * moved back to `ready` and claimed again. Heap entries are never removed in place: an entry whose
- * version no longer matches its row's is stale and is skipped when it reaches the top.
- *
- * Several engines may share one store (a producer that only submits, workers): as PostgreSQL's
- * NOTIFY does, the store tells every attached engine (`onWakeup`) of work another one made (an
- * insert, a release, a retry, a requeue), and every engine waiting for room (`onRoom`) of tasks
- * leaving the backlog, whoever claimed or cancelled them, and every engine (`onFinished`) of the
- * tasks that others ended, so that an `await` on one engine ends when another ran the task.
+ * This module holds the port's operations and what a settlement, progress, cancel or requeue
+ * records on a task's row; the rows and their table are `MemoryRows`, where a task waits (the
+ * queues, the leases, the backlog count) is `MemoryQueues`, and the signals to the engines that
+ * share the store (`onWakeup`, `onRoom`, `onFinished`) are `MemorySignals`.
  *
  * @since 0.1.0
  */
-import type { Scope } from "effect"
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect, Layer, Option } from "effect"
 import type {
   CancelResult,
   ClaimedTask,
@@ -38,10 +22,14 @@ import type {
   Settlement
 } from "../services/TaskStore.js"
 import { TaskStore } from "../services/TaskStore.js"
-import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
+import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import { storedDate } from "../services/TaskRecord.js"
 import * as ChangeFeed from "./ChangeFeed.js"
-import * as Heap from "./Heap.js"
+import * as MemoryQueues from "./MemoryQueues.js"
+import type { Row } from "./MemoryRows.js"
+import * as MemoryRows from "./MemoryRows.js"
+import { toRecord } from "./MemoryRows.js"
+import * as MemorySignals from "./MemorySignals.js"
 
 /**
  * Options of the memory store.
@@ -58,59 +46,6 @@ export interface MemoryTaskStoreOptions {
   readonly priorityAgingMillis?: number | undefined
 }
 
-interface Row {
-  readonly id: TaskId
-  readonly name: string
-  readonly payload: unknown
-  readonly idempotencyKey: string | null
-  readonly createdAt: number
-  readonly seq: number
-  status: TaskStatus
-  attempt: number
-  progress: number
-  result: unknown
-  error: TaskErrorInfo | null
-  priority: number
-  runAt: number
-  startedAt: number
-  finishedAt: number
-  updatedAt: number
-  lockedBy: string | null
-  lockedUntil: number
-  /** Bumped whenever the row is queued again or leaves a queue, so older heap entries turn stale. */
-  version: number
-  cancelRequested: boolean
-}
-
-interface Queues {
-  readonly ready: Heap.Heap<Row>
-  readonly delayed: Heap.Heap<Row>
-}
-
-const bySeq = (a: Row, b: Row): boolean => a.seq < b.seq
-
-const date = (millis: number): Date | null => (millis < 0 ? null : new Date(millis))
-
-/** An immutable snapshot of a row. */
-const toRecord = (row: Row): TaskRecord => ({
-  id: row.id,
-  name: row.name,
-  payload: row.payload,
-  status: row.status,
-  attempt: row.attempt,
-  progress: row.progress,
-  result: row.result,
-  error: row.error,
-  priority: row.priority,
-  runAt: new Date(row.runAt),
-  createdAt: new Date(row.createdAt),
-  startedAt: date(row.startedAt),
-  finishedAt: date(row.finishedAt),
-  updatedAt: new Date(row.updatedAt),
-  lockedBy: row.lockedBy,
-  lockedUntil: date(row.lockedUntil),
-  idempotencyKey: row.idempotencyKey
-})
 
 /**
  * Builds a memory store; the state lives as long as the returned service.
@@ -123,127 +58,18 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     const agingMillis = options.priorityAgingMillis ?? 60_000
     const clock = yield* Effect.clock
     const feed = yield* ChangeFeed.make
-    const rows = new Map<string, Row>()
-    const idempotency = new Map<string, TaskId>()
-    const queues = new Map<string, Queues>()
-    const leases = Heap.make<Row>(bySeq)
+    const table = MemoryRows.make()
+    const { idempotency, rows } = table
     let seq = 0
-    let pending = 0
-    /** The engines attached through `onWakeup`: each is told of work the others make. */
-    const listeners: Array<{ readonly owner: string | undefined; readonly wake: (at?: number) => void }> = []
-    /** The engines attached through `onRoom`. */
-    const roomListeners: Array<() => void> = []
-    /** The engines attached through `onFinished`. */
-    const finishListeners: Array<{ readonly owner: string | undefined; readonly finished: (record: TaskRecord) => void }> =
-      []
-
-    /** Tells every attached engine but `from` of work due at `at`. */
-    const signalWork = (at: number, from: string | undefined): void => {
-      for (let i = 0; i < listeners.length; i++) {
-        const listener = listeners[i]!
-        if (from === undefined || listener.owner !== from) listener.wake(at)
-      }
-    }
-
-    /** Tells every attached engine but `from` that the row's task ended, each with a record of its own. */
-    const signalFinished = (row: Row, from: string | undefined): void => {
-      for (let i = 0; i < finishListeners.length; i++) {
-        const listener = finishListeners[i]!
-        if (from === undefined || listener.owner !== from) listener.finished(toRecord(row))
-      }
-    }
-
-    /** A task left the backlog: waiters for room may go on. */
-    const leftBacklog = (): void => {
-      pending--
-      for (let i = 0; i < roomListeners.length; i++) roomListeners[i]!()
-    }
-
-    const attach = <A>(list: Array<A>, item: A): Effect.Effect<void, never, Scope.Scope> =>
-      Effect.acquireRelease(Effect.sync(() => void list.push(item)), () =>
-        Effect.sync(() => {
-          const i = list.indexOf(item)
-          if (i >= 0) list.splice(i, 1)
-        }))
-
-    const queuesOf = (name: string): Queues => {
-      let q = queues.get(name)
-      if (q === undefined) {
-        q = { ready: Heap.make(bySeq), delayed: Heap.make(bySeq) }
-        queues.set(name, q)
-      }
-      return q
-    }
+    const signals = MemorySignals.make()
+    const { finishListeners, listeners, signalFinished, signalWork } = signals
 
     const changed = (row: Row): void => {
       if (feed.active()) feed.publish(toRecord(row))
     }
 
-    /** Queues a pending row: in `ready` if due, else in `delayed`. */
-    const enqueue = (row: Row, now: number): void => {
-      const version = ++row.version
-      const q = queuesOf(row.name)
-      if (row.runAt <= now) Heap.push(q.ready, row, row.runAt - row.priority * agingMillis, version)
-      else Heap.push(q.delayed, row, row.runAt, version)
-    }
-
-    const toPending = (row: Row, runAt: number, now: number): void => {
-      row.status = "pending"
-      row.runAt = runAt
-      row.updatedAt = now
-      row.lockedBy = null
-      row.lockedUntil = -1
-      pending++
-      enqueue(row, now)
-    }
-
-    /** Moves expired leases back to pending (at-least-once delivery). */
-    const expireLeases = (now: number): void => {
-      while (Heap.size(leases) > 0) {
-        const row = Heap.peekItem(leases)
-        const key = Heap.peekKey(leases)
-        const live = Heap.peekVersion(leases) === row.version && row.status === "processing" && row.lockedUntil === key
-        if (live && key > now) return
-        Heap.pop(leases)
-        if (!live) continue
-        toPending(row, now, now)
-        changed(row)
-      }
-    }
-
-    const isQueued = (heap: Heap.Heap<Row>): boolean => {
-      const row = Heap.peekItem(heap)
-      return Heap.peekVersion(heap) === row.version && row.status === "pending"
-    }
-
-    /** The first valid ready row of a name, after promoting its due delayed rows. */
-    const readyHead = (q: Queues, now: number): Row | undefined => {
-      const { delayed, ready } = q
-      while (Heap.size(delayed) > 0) {
-        if (!isQueued(delayed)) {
-          Heap.pop(delayed)
-          continue
-        }
-        if (Heap.peekKey(delayed) > now) break
-        const row = Heap.peekItem(delayed)
-        Heap.pop(delayed)
-        enqueue(row, now)
-      }
-      while (Heap.size(ready) > 0) {
-        if (isQueued(ready)) return Heap.peekItem(ready)
-        Heap.pop(ready)
-      }
-      return undefined
-    }
-
-    const delayedHead = (q: Queues): number | undefined => {
-      const { delayed } = q
-      while (Heap.size(delayed) > 0) {
-        if (isQueued(delayed)) return Heap.peekKey(delayed)
-        Heap.pop(delayed)
-      }
-      return undefined
-    }
+    const queues = MemoryQueues.make(agingMillis, changed, signals.signalRoom)
+    const { claimRow, expireLeases, finish, toPending } = queues
 
     const insertNow = (tasks: ReadonlyArray<NewTask>, owner?: string): ReadonlyArray<InsertResult> => {
       const now = clock.unsafeCurrentTimeMillis()
@@ -256,7 +82,6 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
             results.push({ id: existing, inserted: false })
             continue
           }
-          idempotency.set(task.idempotencyKey, task.id)
         }
         const row: Row = {
           id: task.id,
@@ -281,9 +106,8 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           version: 0,
           cancelRequested: false
         }
-        rows.set(task.id, row)
-        pending++
-        enqueue(row, now)
+        table.add(row)
+        queues.add(row, now)
         changed(row)
         if (row.runAt < due) due = row.runAt
         results.push({ id: task.id, inserted: true })
@@ -292,37 +116,6 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       return results
     }
 
-    /** Claims the first runnable row of these names, or `undefined`. */
-    const claimRow = (names: ReadonlyArray<string>, owner: string, now: number, lockedUntil: number): Row | undefined => {
-      let best: Row | undefined
-      let bestKey = 0
-      let bestQueues: Queues | undefined
-      for (const name of names) {
-        const q = queues.get(name)
-        if (q === undefined) continue
-        const head = readyHead(q, now)
-        if (head === undefined) continue
-        const key = Heap.peekKey(q.ready)
-        if (best === undefined || key < bestKey || (key === bestKey && head.seq < best.seq)) {
-          best = head
-          bestKey = key
-          bestQueues = q
-        }
-      }
-      if (best === undefined || bestQueues === undefined) return undefined
-      Heap.pop(bestQueues.ready)
-      const row = best
-      row.status = "processing"
-      row.attempt++
-      row.progress = 0
-      row.startedAt = now
-      row.updatedAt = now
-      row.lockedBy = owner
-      row.lockedUntil = lockedUntil
-      leftBacklog()
-      Heap.push(leases, row, lockedUntil, ++row.version)
-      return row
-    }
 
     const claim = (options: ClaimOptions) =>
       Effect.sync((): ReadonlyArray<TaskRecord> => {
@@ -368,8 +161,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
           } else if (row.cancelRequested) {
             cancelled.push(id)
           } else {
-            row.lockedUntil = lockedUntil
-            Heap.push(leases, row, lockedUntil, row.version)
+            queues.extendLease(row, lockedUntil)
           }
         }
         return { cancelled, lost }
@@ -385,14 +177,6 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         }
       })
 
-    const finish = (row: Row, status: TaskStatus, now: number): void => {
-      row.status = status
-      row.finishedAt = now
-      row.updatedAt = now
-      row.lockedBy = null
-      row.lockedUntil = -1
-      row.version++
-    }
 
     /** Applies a settlement to the row the owner holds; the row, or `undefined` when not held. */
     const settleRow = (id: TaskId, owner: string, settlement: Settlement): Row | undefined => {
@@ -450,7 +234,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
         switch (row.status) {
           case "pending":
             finish(row, "cancelled", clock.unsafeCurrentTimeMillis())
-            leftBacklog()
+            queues.leftBacklog()
             changed(row)
             if (finishListeners.length > 0) signalFinished(row, undefined)
             return "cancelled"
@@ -482,62 +266,17 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       })
 
     const deleteFinishedBefore = (status: TaskStatus, cutoff: Date, limit: number) =>
-      Effect.sync((): number => {
-        const cut = cutoff.getTime()
-        let deleted = 0
-        for (const [id, row] of rows) {
-          if (deleted >= limit) break
-          if (row.status === status && row.finishedAt >= 0 && row.finishedAt < cut) {
-            rows.delete(id)
-            if (row.idempotencyKey !== null) idempotency.delete(row.idempotencyKey)
-            deleted++
-          }
-        }
-        return deleted
-      })
+      Effect.sync((): number => table.deleteFinishedBefore(status, cutoff, limit))
 
     const nextRunAt = (names: ReadonlyArray<string>) =>
       Effect.sync((): Option.Option<Date> => {
         const now = clock.unsafeCurrentTimeMillis()
         expireLeases(now)
-        let next: number | undefined
-        for (const name of names) {
-          const q = queues.get(name)
-          if (q === undefined) continue
-          const ready = readyHead(q, now)
-          const at = ready !== undefined ? ready.runAt : delayedHead(q)
-          if (at !== undefined && (next === undefined || at < next)) next = at
-        }
-        if (Heap.size(leases) > 0) {
-          const lease = Heap.peekKey(leases)
-          if (next === undefined || lease < next) next = lease
-        }
+        const next = queues.nextAt(names, now)
         return next === undefined ? Option.none() : Option.some(new Date(next))
       })
 
-    const list = (filter: TaskFilter) =>
-      Effect.sync((): ReadonlyArray<TaskRecord> => {
-        const statuses = filter.status === undefined
-          ? undefined
-          : typeof filter.status === "string"
-          ? [filter.status]
-          : filter.status
-        const limit = filter.limit ?? Number.POSITIVE_INFINITY
-        const all = Array.from(rows.values())
-        const out: Array<TaskRecord> = []
-        let i = all.length - 1
-        if (filter.cursor !== undefined) {
-          while (i >= 0 && all[i]!.id !== filter.cursor) i--
-          i--
-        }
-        for (; i >= 0 && out.length < limit; i--) {
-          const row = all[i]!
-          if (statuses !== undefined && !statuses.includes(row.status)) continue
-          if (filter.name !== undefined && row.name !== filter.name) continue
-          out.push(toRecord(row))
-        }
-        return out
-      })
+    const list = (filter: TaskFilter) => Effect.sync((): ReadonlyArray<TaskRecord> => table.list(filter))
 
     const getNow = (id: TaskId): TaskRecord | undefined => {
       const row = rows.get(id)
@@ -562,12 +301,9 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
       requeue,
       deleteFinishedBefore,
       nextRunAt,
-      pendingCount: Effect.sync(() => pending),
+      pendingCount: Effect.sync(() => queues.pending()),
       subscribe: feed.subscribe,
-      wakeups: Stream.asyncScoped<void>((emit) => attach(listeners, { owner: undefined, wake: () => void emit.single() })),
-      onWakeup: (wake, owner) => attach(listeners, { owner, wake }),
-      onRoom: (room) => attach(roomListeners, room),
-      onFinished: (finished, owner) => attach(finishListeners, { owner, finished }),
+      ...signals.port,
       local: { insert: insertNow, claimOne, settle: settleLocal, get: getNow, serves }
     })
   })

@@ -1,10 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Ref, Schedule, Schema, TestClock } from "effect"
-import { Progress, Task, TaskApi, TaskEngine, TaskStore, WaitUntil, WebHandler } from "../src/index.js"
+import { Progress, Task, TaskApi, TaskEngine, TaskStore, WaitUntil } from "../src/index.js"
 import { DuplicateTask, PayloadInvalid } from "../src/services/TaskError.js"
 import { TaskRecord } from "../src/services/TaskRecord.js"
-import type { Handler } from "./support/http.js"
-import { call, events, open, Tagged } from "./support/http.js"
+import { call, events, open, serve, Tagged } from "./support/http.js"
 
 // the JSON answers as they are on the wire (dates as ISO strings)
 const RecordJson = Schema.encodedSchema(TaskRecord)
@@ -79,24 +78,6 @@ const withEngine = <A, E>(
     )
   })
 
-/** The web handler over the fixture's engine, disposed with the test's scope. */
-const serve = (
-  engine: TaskEngine.TaskEngine,
-  options: WebHandler.Options = {},
-  extra: Layer.Layer<never> | Layer.Layer<WaitUntil.WaitUntil> = Layer.empty
-) =>
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() =>
-        WebHandler.make(Layer.merge(Layer.succeed(TaskEngine.TaskEngine, engine), extra), {
-          disposeOnUnload: false,
-          ...options
-        })
-      ),
-      (web) => Effect.promise(() => web.dispose())
-    ),
-    (web): Handler => web.handler
-  )
 
 const statusOf = (engine: TaskEngine.TaskEngine, id: string) =>
   Effect.map(engine.get(id), (record) => Option.getOrThrow(record).status)

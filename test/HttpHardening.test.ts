@@ -11,10 +11,9 @@ import { delimiter, join } from "node:path"
 import { HttpServer } from "@effect/platform"
 import { Cause, Deferred, Effect, Layer, Logger, Option, Schedule, Schema } from "effect"
 import * as NodeServer from "../src/http/NodeServer.js"
-import { Task, TaskEngine, TaskStore, WebHandler } from "../src/index.js"
+import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import { TaskRecord } from "../src/services/TaskRecord.js"
-import type { Handler } from "./support/http.js"
-import { call, events, open, Tagged } from "./support/http.js"
+import { call, events, open, serve, Tagged } from "./support/http.js"
 import { lint } from "./support/promlint.js"
 
 const RecordJson = Schema.encodedSchema(TaskRecord)
@@ -50,24 +49,6 @@ const withEngine = <A, E>(body: (fixture: Fixture) => Effect.Effect<A, E, import
     return yield* Effect.flatMap(TaskEngine.TaskEngine, (engine) => body({ engine, gate })).pipe(Effect.provide(layer))
   })
 
-/** The web handler over `engine` (and whatever `extra` adds), disposed with the test's scope. */
-const serve = (
-  engine: TaskEngine.TaskEngine,
-  options: WebHandler.Options = {},
-  extra: Layer.Layer<never> = Layer.empty
-) =>
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() =>
-        WebHandler.make(Layer.merge(Layer.succeed(TaskEngine.TaskEngine, engine), extra), {
-          disposeOnUnload: false,
-          ...options
-        })
-      ),
-      (web) => Effect.promise(() => web.dispose())
-    ),
-    (web): Handler => web.handler
-  )
 
 const json = { "content-type": "application/json" }
 

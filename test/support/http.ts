@@ -1,7 +1,9 @@
 /**
  * Helpers for the HTTP tests: calling a web handler with no port, and reading server-sent events.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
+import type * as WaitUntil from "../../src/layers/WaitUntil.js"
+import { TaskEngine, WebHandler } from "../../src/index.js"
 
 export type Handler = (request: Request) => Promise<Response>
 
@@ -134,3 +136,22 @@ export const events = (response: Response) => {
   const close = Effect.promise(() => reader.cancel().catch(() => undefined))
   return { until, close, seen: () => seen.slice(), ended: () => ended }
 }
+
+/** The web handler over `engine` (and whatever `extra` adds), disposed with the test's scope. */
+export const serve = (
+  engine: TaskEngine.TaskEngine,
+  options: WebHandler.Options = {},
+  extra: Layer.Layer<never> | Layer.Layer<WaitUntil.WaitUntil> = Layer.empty
+) =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        WebHandler.make(Layer.merge(Layer.succeed(TaskEngine.TaskEngine, engine), extra), {
+          disposeOnUnload: false,
+          ...options
+        })
+      ),
+      (web) => Effect.promise(() => web.dispose())
+    ),
+    (web): Handler => web.handler
+  )

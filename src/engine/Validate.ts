@@ -88,10 +88,44 @@ export const text = (option: string, value: string | undefined): OptionInvalid |
 }
 
 /**
+ * Whether an encoded value holds nothing a store cannot keep: the scan every submit and every
+ * result pays, so it allocates nothing (no path, no closures, `for...in` rather than
+ * `Object.keys`); only a value that fails it is walked again for the path (`payloadIssue`).
+ */
+const storableScan = (value: unknown, depth: number): boolean => {
+  switch (typeof value) {
+    case "string":
+      return !suspicious.test(value) || textIssue(value) === undefined
+    case "bigint":
+    case "function":
+    case "symbol":
+      return false
+    case "object": {
+      if (value === null) return true
+      if (depth >= maxPayloadDepth) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!storableScan(value[i], depth + 1)) return false
+        return true
+      }
+      for (const key in value) {
+        if (!Object.prototype.hasOwnProperty.call(value, key)) continue
+        if (suspicious.test(key) && textIssue(key) !== undefined) return false
+        if (!storableScan((value as Record<string, unknown>)[key], depth + 1)) return false
+      }
+      return true
+    }
+    default:
+      return true
+  }
+}
+
+/**
  * The first place in an encoded payload that no store can keep (a string or key with a NUL or a
- * lone surrogate, or nesting deeper than `maxPayloadDepth`), or `undefined`. @internal
+ * lone surrogate, a value JSON cannot hold, or nesting deeper than `maxPayloadDepth`), or
+ * `undefined`. @internal
  */
 export const payloadIssue = (value: unknown): { readonly path: string; readonly issue: string } | undefined => {
+  if (storableScan(value, 0)) return undefined
   const path: Array<string | number> = []
   const at = (issue: string) => ({ path: path.length === 0 ? "(root)" : path.join("."), issue })
   const visit = (value: unknown, depth: number): { readonly path: string; readonly issue: string } | undefined => {

@@ -6,6 +6,7 @@
  *   http/, edge/ and the public modules (src/*.ts) on top, importing any of them
  */
 import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -78,4 +79,24 @@ describe("architecture", () => {
     }
     assert.deepStrictEqual(wrong, [])
   })
+
+  it("the package exports the public modules only: internals cannot be imported by path", () => {
+    const probe = `for (const s of ${JSON.stringify(publicPaths.concat(internalPaths))}) {
+      try { import.meta.resolve(s); console.log(s, "ok") } catch (e) { console.log(s, e.code) } }`
+    const out = spawnSync(process.execPath, ["--input-type=module", "-e", probe], { cwd: path.join(src, ".."), encoding: "utf8" })
+    const answers = Object.fromEntries(out.stdout.trim().split("\n").map((line) => line.split(" ") as [string, string]))
+    for (const p of publicPaths) assert.strictEqual(answers[p], "ok", p)
+    for (const p of internalPaths) assert.strictEqual(answers[p], "ERR_PACKAGE_PATH_NOT_EXPORTED", p)
+  })
 })
+
+/** What users import: `src/index.ts`, the HTTP adapters and the embedded PostgreSQL (README). */
+const publicPaths = ["effect-tasks", "effect-tasks/http/NodeServer", "effect-tasks/http/WebHandler", "effect-tasks/layers/EmbeddedPostgres"]
+/** Internals: reachable only through the public modules. */
+const internalPaths = [
+  "effect-tasks/engine/TaskEngine",
+  "effect-tasks/engine/state/WorkerPool",
+  "effect-tasks/services/TaskStore",
+  "effect-tasks/layers/MemoryTaskStore",
+  "effect-tasks/generated/PgMigrationsSql"
+]

@@ -4,7 +4,7 @@
  * that ended cancelled; nothing is counted before its settlement lands. Memory store, virtual time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope, TestClock } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schedule, Schema, Scope, Stream, TestClock } from "effect"
 import * as EngineState from "../src/engine/EngineState.js"
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import type { TaskStore as TaskStoreService } from "../src/services/TaskStore.js"
@@ -216,5 +216,20 @@ describe("engine hardening", () => {
       state.claiming = 3
       assert.deepStrictEqual(EngineState.check(state, { maxConcurrent: 2 }), ["claiming 3 outside 0..2"])
       state.claiming = 0
+    }))
+
+  it.scoped("TaskStore.make fills what an adapter leaves out: onWakeup relays wakeups, onRoom and onFinished never call", () =>
+    Effect.gen(function*() {
+      const memory = yield* TaskStore.makeMemory()
+      const signals = yield* Queue.unbounded<void>()
+      const { onFinished: _f, onRoom: _r, onWakeup: _w, ...parts } = memory
+      const store = TaskStore.make({ ...parts, wakeups: Stream.fromQueue(signals) })
+      let woken = 0
+      yield* store.onWakeup(() => void woken++)
+      yield* store.onRoom(() => assert.fail("onRoom called"))
+      yield* store.onFinished(() => assert.fail("onFinished called"))
+      yield* Queue.offerAll(signals, [undefined, undefined])
+      yield* TestClock.adjust(0)
+      assert.strictEqual(woken, 2)
     }))
 })

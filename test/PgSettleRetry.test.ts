@@ -20,7 +20,7 @@ const faulty = (inner: TaskStore.TaskStore, down: { value: boolean }, settleMany
     Effect.suspend(() =>
       down.value ? Effect.fail(new StoreUnavailable({ operation, reason: "injected outage" })) : effect
     )
-  return TaskStore.TaskStore.of({
+  return TaskStore.make({
     shared: true,
     insert: (tasks) => guard("insert", inner.insert(tasks)),
     get: (id) => guard("get", inner.get(id)),

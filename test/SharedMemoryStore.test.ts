@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option, Schema, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream, TestClock } from "effect"
 import { Task, TaskEngine, TaskStore } from "../src/index.js"
 import * as EngineState from "../src/engine/EngineState.js"
 import type { TaskId } from "../src/services/TaskRecord.js"
@@ -128,7 +128,8 @@ describe("engines sharing one memory store", () => {
     Effect.gen(function*() {
       const memory = yield* TaskStore.makeMemory()
       // shared, and without the memory store's signals: as a store of another process
-      const store: TaskStore.TaskStore = { ...memory, shared: true, onRoom: undefined, onWakeup: undefined }
+      const { onRoom: _room, onWakeup: _wakeup, ...parts } = memory
+      const store = TaskStore.make({ ...parts, shared: true, wakeups: Stream.never })
       const submit = yield* engineOn(store, producer({ maxQueued: 1, whenFull: "wait", pollInterval: "1 second" }))
       const first = yield* submit.submit(Echo, "one")
       const waiting = yield* Effect.fork(submit.submit(Echo, "two"))

@@ -28,7 +28,7 @@
  * @internal
  */
 import type { Context, Scope } from "effect"
-import { Deferred, Duration, Effect, Fiber, FiberRef, Option, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, FiberRef, Option } from "effect"
 import type { TaskRecord } from "../services/TaskRecord.js"
 import type { ClaimedTask, ClaimOptions, TaskStore } from "../services/TaskStore.js"
 import type { Engine, StopReason } from "./EngineState.js"
@@ -397,8 +397,8 @@ export const listen = (engine: Engine): Effect.Effect<void> => {
     wakeOneThenRest(state)
   }
   // once listening, one look for work that came before the listener did
-  const listening = store.onWakeup !== undefined
-    ? Effect.scoped(Effect.zipRight(store.onWakeup(wake, state.owner), Effect.zipRight(Effect.sync(wake), Effect.never)))
-    : Stream.runForEach(store.wakeups, () => Effect.sync(wake))
+  const listening = Effect.scoped(
+    Effect.zipRight(store.onWakeup(wake, state.owner), Effect.zipRight(Effect.sync(wake), Effect.never))
+  )
   return Effect.zipRight(Deferred.await(state.serving), listening)
 }

@@ -250,12 +250,8 @@ export const make = (
     let serviceContext: Context.Context<never> = Context.empty()
     const register = Registry.make(engine, tracing, () => serviceContext)
     // room made and tasks ended by other engines on the same store (the memory store)
-    if (settings.maxQueued !== Number.POSITIVE_INFINITY && store.onRoom !== undefined) {
-      yield* store.onRoom(() => EngineState.signalRoom(state))
-    }
-    if (store.onFinished !== undefined) {
-      yield* store.onFinished((record) => EngineState.resolveWaiters(state, record), instanceId)
-    }
+    if (settings.maxQueued !== Number.POSITIVE_INFINITY) yield* store.onRoom(() => EngineState.signalRoom(state))
+    yield* store.onFinished((record) => EngineState.resolveWaiters(state, record), instanceId)
     const { submit, submitMany, submitUnknown } = Submit.make(engine, nextId, instanceId)
     const queries = Queries.make(engine)
     const { awaitTask, changes, drain, get, list, watch } = queries

@@ -21,7 +21,7 @@ import type {
   RequeueResult,
   Settlement
 } from "../services/TaskStore.js"
-import { TaskStore } from "../services/TaskStore.js"
+import { make as makeStore, TaskStore } from "../services/TaskStore.js"
 import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import { storedDate } from "../services/TaskRecord.js"
 import * as ChangeFeed from "./ChangeFeed.js"
@@ -288,7 +288,7 @@ export const make = (options: MemoryTaskStoreOptions = {}): Effect.Effect<TaskSt
     const serves = (store: TaskStore): boolean =>
       store.insert === insert && store.claim === claim && store.settle === settle && store.get === get
 
-    return TaskStore.of({
+    return makeStore({
       shared: false,
       insert,
       get,

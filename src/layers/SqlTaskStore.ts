@@ -23,7 +23,7 @@ import { Effect, Option } from "effect"
 import { StoreUnavailable } from "../services/TaskError.js"
 import type { NewTask, TaskFilter, TaskId, TaskRecord, TaskStatus } from "../services/TaskRecord.js"
 import type { CancelResult, HeartbeatResult, InsertResult, RequeueResult } from "../services/TaskStore.js"
-import { TaskStore } from "../services/TaskStore.js"
+import { make as makeStore, TaskStore } from "../services/TaskStore.js"
 import type { ChangeNotices } from "./SqlChangeFeed.js"
 import * as SqlChangeFeed from "./SqlChangeFeed.js"
 import * as SqlClaims from "./SqlClaims.js"
@@ -261,7 +261,7 @@ export const make = (
         return Option.fromNullable(next)
       })
 
-    return TaskStore.of({
+    return makeStore({
       shared: true,
       insert,
       get,
@@ -279,6 +279,6 @@ export const make = (
       subscribe: feed.subscribe,
       ahead,
       wakeups,
-      onWakeup
+      ...(onWakeup === undefined ? {} : { onWakeup })
     })
   })

@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Option, Scope, Stream } from "effect"
-import { Context } from "effect"
+import type { Option, Scope } from "effect"
+import { Context, Effect, Stream } from "effect"
 import type { StoreUnavailable } from "./TaskError.js"
 import type { NewTask, TaskErrorInfo, TaskFilter, TaskId, TaskRecord, TaskStatus } from "./TaskRecord.js"
 
@@ -230,34 +230,30 @@ export interface TaskStore {
   /** Signals of new work from elsewhere (other instances); `Stream.never` for a private store. */
   readonly wakeups: Stream.Stream<void>
   /**
-   * Optional: the signals of `wakeups` as calls of `wake`, for as long as the scope lives. An
-   * engine uses it when offered: a Stream in between cost an idle engine 0.1 ms ahead of each
-   * claim (PostgreSQL). `wake` must be cheap and must not throw. `wake(at)` says the new work falls
+   * The signals of `wakeups` as calls of `wake`, for as long as the scope lives (`make` makes it
+   * from `wakeups` when the adapter has none of its own: a Stream in between cost an idle engine
+   * 0.1 ms ahead of each claim on PostgreSQL, so adapters offer their own). `wake` must be cheap and must not throw. `wake(at)` says the new work falls
    * due at `at` (epoch milliseconds; absent: now). `owner` is the listening engine's instance id:
    * a store that knows which engine made a change (the memory store: every engine attached to it
    * is woken for every other's inserts, releases and retries) need not wake that engine for it.
    */
-  readonly onWakeup?:
-    | ((wake: (at?: number) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>)
-    | undefined
+  readonly onWakeup: (wake: (at?: number) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>
   /**
-   * Optional: calls `room` whenever tasks leave the backlog (claimed or cancelled, by any engine
+   * Calls `room` whenever tasks leave the backlog (claimed or cancelled, by any engine
    * attached to this store), for as long as the scope lives: an engine with `maxQueued` uses it to
    * wake its submits waiting for room. Without it an engine hears only of its own claims and
    * cancels, and on a shared store looks again every `pollInterval`. `room` must be cheap and must
-   * not throw.
+   * not throw. `make`'s default never calls it.
    */
-  readonly onRoom?: ((room: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
+  readonly onRoom: (room: () => void) => Effect.Effect<void, never, Scope.Scope>
   /**
-   * Optional: calls `finished` with the record of each task that ends (completed, failed or
+   * Calls `finished` with the record of each task that ends (completed, failed or
    * cancelled) in this store, but for those `owner` settled itself, for as long as the scope
    * lives: an engine uses it so that its `await` of a task another engine ran ends (the memory
    * store offers it; on a shared store an awaiting engine polls instead). `finished` must be cheap
-   * and must not throw.
+   * and must not throw. `make`'s default never calls it.
    */
-  readonly onFinished?:
-    | ((finished: (record: TaskRecord) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>)
-    | undefined
+  readonly onFinished: (finished: (record: TaskRecord) => void, owner?: string) => Effect.Effect<void, never, Scope.Scope>
   /**
    * Optional: synchronous forms of `insert`, `claim`, `settle` and `get`, for a store in the
    * engine's own thread (the memory store). An engine calls them directly on its hot path: an
@@ -274,3 +270,33 @@ export interface TaskStore {
  * @category tags
  */
 export const TaskStore: Context.Tag<TaskStore, TaskStore> = Context.GenericTag<TaskStore>("effect-tasks/TaskStore")
+
+/**
+ * What an adapter gives `make`: the port, its signal members optional.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TaskStoreParts =
+  & Omit<TaskStore, "onWakeup" | "onRoom" | "onFinished">
+  & Partial<Pick<TaskStore, "onWakeup" | "onRoom" | "onFinished">>
+
+const never: Effect.Effect<void, never, Scope.Scope> = Effect.void
+
+/**
+ * A store from an adapter's parts, with the defaults of the members it leaves out: `onWakeup`
+ * from `wakeups`, and `onRoom` / `onFinished` that never call (an engine then hears only of its
+ * own claims and settlements, and a shared store's engine polls). The engine calls every member
+ * as it is and never asks whether one is there; the synchronous fast paths (`local`, `ahead`)
+ * are the only optional members, each reached through its `serves` check.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (parts: TaskStoreParts): TaskStore => ({
+  ...parts,
+  onWakeup: parts.onWakeup ??
+    ((wake) => Effect.asVoid(Effect.forkScoped(Stream.runForEach(parts.wakeups, () => Effect.sync(() => wake()))))),
+  onRoom: parts.onRoom ?? (() => never),
+  onFinished: parts.onFinished ?? (() => never)
+})

@@ -115,7 +115,7 @@ export interface SqlSettlements {
   readonly submit: (input: SettleInput) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
   /** Notes the claim rows of tasks an owner now holds. */
   readonly hold: (owner: string, rows: ReadonlyArray<ClaimedRow>) => void
-  /** Forgets a held task, unless it was claimed again since (another row; `undefined`: any). */
+  /** Forgets a held task, unless it was claimed again since by another row (`row` undefined: forget whichever row holds it). */
   readonly unhold: (owner: string, id: string, row: ClaimedRow | undefined) => void
 }
 
